@@ -1,0 +1,229 @@
+//! The event: what every stage after decode reads and writes.
+//!
+//! An event keeps the decoded line it came from (`raw`) and a flat list of ECS fields with dotted
+//! names (`source.ip`). Parsers store most string values as spans into `raw`, so a parsed NGINX
+//! line costs one allocation for the field list rather than one per field. Serialization
+//! (`crate::event::json`) re-nests the dotted names into JSON objects, so Elasticsearch sees
+//! `{"source":{"ip":..}}` exactly as ECS describes it.
+//!
+//! Field writes append; when a name is written twice the last write wins, both on lookup (which
+//! scans from the end) and on serialization (which keeps the last of equal names).
+
+pub mod json;
+pub mod timestamp;
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+pub use timestamp::Timestamp;
+
+/// A field name: ECS names known at compile time are borrowed, dynamic ones (JSON keys) owned.
+pub type FieldName = Cow<'static, str>;
+
+/// A string value: a byte range of the event's `raw` line, or text of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Text {
+    /// `raw[start..end]`; always on char boundaries.
+    Span {
+        start: u32,
+        end: u32,
+    },
+    Owned(Box<str>),
+    Static(&'static str),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Text),
+    Ip(IpAddr),
+    Timestamp(Timestamp),
+    Array(Vec<Value>),
+    /// A nested object that cannot be flattened into dotted names (an object inside an array),
+    /// or that a parser chose to keep whole.
+    Object(Vec<(FieldName, Value)>),
+}
+
+impl Value {
+    pub fn owned_str(s: impl Into<Box<str>>) -> Value {
+        Value::Str(Text::Owned(s.into()))
+    }
+}
+
+/// Where a record came from: enough to acknowledge it and to derive a stable document id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecordOrigin {
+    /// Stable identity of the stream (a file's persisted key, a syslog listener, stdin).
+    pub stream_key: u64,
+    /// Byte offset of the record's first byte in the stream.
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The decoded original line (valid UTF-8, possibly truncated); spans point into it.
+    pub raw: String,
+    /// `@timestamp`; `None` until a parser or the fallback sets it.
+    pub timestamp: Option<Timestamp>,
+    pub fields: Vec<(FieldName, Value)>,
+    pub tags: Vec<Cow<'static, str>>,
+    pub origin: RecordOrigin,
+}
+
+impl Event {
+    pub fn new(raw: String, origin: RecordOrigin) -> Event {
+        Event {
+            raw,
+            timestamp: None,
+            fields: Vec::new(),
+            tags: Vec::new(),
+            origin,
+        }
+    }
+
+    /// Appends a field without looking for an earlier one of the same name (the hot-path write;
+    /// the last write wins everywhere an event is read).
+    #[inline]
+    pub fn push(&mut self, name: impl Into<FieldName>, value: Value) {
+        self.fields.push((name.into(), value));
+    }
+
+    /// Stores a span of `raw` as a string field.
+    #[inline]
+    pub fn push_span(&mut self, name: &'static str, start: usize, end: usize) {
+        self.fields
+            .push((Cow::Borrowed(name), span_value(start, end)));
+    }
+
+    /// Replaces the value of `name` if present, else appends it.
+    pub fn set(&mut self, name: impl Into<FieldName>, value: Value) {
+        let name = name.into();
+        match self.position(&name) {
+            Some(i) => self.fields[i].1 = value,
+            None => self.fields.push((name, value)),
+        }
+    }
+
+    /// Removes every value stored under `name`; true when something was removed.
+    pub fn remove(&mut self, name: &str) -> bool {
+        let before = self.fields.len();
+        self.fields.retain(|(n, _)| n != name);
+        before != self.fields.len()
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.fields.iter().rposition(|(n, _)| n == name)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.position(name).map(|i| &self.fields[i].1)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
+        self.position(name).map(move |i| &mut self.fields[i].1)
+    }
+
+    /// The text of a string value of this event.
+    pub fn text<'a>(&'a self, text: &'a Text) -> &'a str {
+        match text {
+            Text::Span { start, end } => self.raw.get(*start as usize..*end as usize).unwrap_or(""),
+            Text::Owned(s) => s,
+            Text::Static(s) => s,
+        }
+    }
+
+    /// The field as a string, when it is one.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        match self.get(name)? {
+            Value::Str(t) => Some(self.text(t)),
+            _ => None,
+        }
+    }
+
+    pub fn add_tag(&mut self, tag: impl Into<Cow<'static, str>>) {
+        let tag = tag.into();
+        if !self.tags.iter().any(|t| *t == tag) {
+            self.tags.push(tag);
+        }
+    }
+
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t == tag)
+    }
+
+    /// Marks the event as not understood by its parser: fields a parser may have half-written are
+    /// dropped, the original line stays in `message`, and the reason goes to `error.message`.
+    pub fn mark_parse_failure(&mut self, reason: impl Into<Box<str>>) {
+        self.fields.retain(|(n, _)| is_context_field(n));
+        let len = self.raw.len();
+        self.set("message", span_value(0, len));
+        self.set("error.message", Value::Str(Text::Owned(reason.into())));
+        self.add_tag(PARSE_FAILURE_TAG);
+    }
+}
+
+/// Tag of events whose parser did not understand the line.
+pub const PARSE_FAILURE_TAG: &str = "_parse_failure";
+/// Tag of events whose line was not valid UTF-8 and was decoded lossily.
+pub const INVALID_UTF8_TAG: &str = "_invalid_utf8";
+/// Tag of events whose line was longer than `max_line_bytes` and was cut.
+pub const TRUNCATED_TAG: &str = "_truncated";
+/// Tag of events without a usable timestamp of their own, stamped with the ingest time.
+pub const TIMESTAMP_FALLBACK_TAG: &str = "_timestamp_fallback";
+
+/// Fields set by the input and the decode stage rather than by a parser; a parse failure keeps them.
+fn is_context_field(name: &str) -> bool {
+    name.starts_with("log.file.")
+        || name.starts_with("host.")
+        || name.starts_with("input.")
+        || name.starts_with("container.")
+        || name.starts_with("kubernetes.")
+        || name == "event.dataset"
+        || name == "event.original"
+        || name == "log.offset"
+}
+
+#[inline]
+pub fn span_value(start: usize, end: usize) -> Value {
+    Value::Str(Text::Span {
+        start: start as u32,
+        end: end as u32,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_write_wins_and_set_replaces() {
+        let mut e = Event::new("abc def".into(), RecordOrigin::default());
+        e.push_span("a", 0, 3);
+        e.push("a", Value::Int(1));
+        assert_eq!(e.get("a"), Some(&Value::Int(1)));
+        e.set("a", Value::Int(2));
+        assert_eq!(e.fields.len(), 2);
+        assert_eq!(e.get("a"), Some(&Value::Int(2)));
+        e.push_span("b", 4, 7);
+        assert_eq!(e.get_str("b"), Some("def"));
+        assert!(e.remove("a"));
+        assert!(e.get("a").is_none());
+    }
+
+    #[test]
+    fn parse_failure_keeps_context_and_message() {
+        let mut e = Event::new("garbage line".into(), RecordOrigin::default());
+        e.push("log.file.path", Value::owned_str("/x.log"));
+        e.push("event.dataset", Value::Str(Text::Static("nginx.access")));
+        e.push("http.response.status_code", Value::Int(200));
+        e.mark_parse_failure("expected an address");
+        assert!(e.get("http.response.status_code").is_none());
+        assert_eq!(e.get_str("message"), Some("garbage line"));
+        assert_eq!(e.get_str("log.file.path"), Some("/x.log"));
+        assert_eq!(e.get_str("event.dataset"), Some("nginx.access"));
+        assert!(e.has_tag(PARSE_FAILURE_TAG));
+    }
+}

@@ -1,0 +1,155 @@
+//! The worker stage: one pass per batch through decode -> parse -> enrich -> anonymize -> tag ->
+//! encode, on plain threads (CPU work stays off the async runtime). No channel hop per event:
+//! a batch enters as raw bytes and leaves as encoded output items.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crate::anonymize::AnonymizeStage;
+use crate::enrich::EnrichStage;
+use crate::event::{Event, RecordOrigin, Text, Timestamp, Value, TIMESTAMP_FALLBACK_TAG};
+use crate::output::Encoder;
+use crate::parse::decode::{decode, Decoded};
+use crate::parse::Parser;
+use crate::pipeline::batch::{BatchStats, EncodedBatch, RawBatch};
+use crate::tag::{TagStage, Verdict};
+use crate::telemetry::{self, COUNTERS};
+
+/// Everything that happens to the records of one input, built once at start.
+#[derive(Debug)]
+pub struct Chain {
+    pub parser: Box<dyn Parser>,
+    /// `event.dataset` from the input's configuration, overriding the parser's.
+    pub dataset: Option<Arc<str>>,
+    pub host_name: Arc<str>,
+    pub enrich: EnrichStage,
+    pub anonymize: AnonymizeStage,
+    pub tag: TagStage,
+    pub encoder: Arc<dyn Encoder>,
+}
+
+impl Chain {
+    /// Runs one decoded event through the stages after decode.
+    pub fn process_event(&self, event: &mut Event, file_path: Option<&Arc<str>>) -> Verdict {
+        // Context fields first: they survive a parse failure.
+        let dataset = match &self.dataset {
+            Some(d) => Value::Str(Text::Owned(d.as_ref().into())),
+            None => Value::Str(Text::Static(self.parser.dataset())),
+        };
+        event.push("event.dataset", dataset);
+        event.push(
+            "host.name",
+            Value::Str(Text::Owned(self.host_name.as_ref().into())),
+        );
+        if let Some(path) = file_path {
+            event.push(
+                "log.file.path",
+                Value::Str(Text::Owned(path.as_ref().into())),
+            );
+            event.push("log.offset", Value::Int(event.origin.offset as i64));
+        }
+        if let Err(e) = self.parser.parse(event) {
+            event.mark_parse_failure(e.0);
+        }
+        if event.timestamp.is_none() {
+            event.timestamp = Some(Timestamp::now());
+            event.add_tag(TIMESTAMP_FALLBACK_TAG);
+        }
+        self.enrich.apply(event);
+        self.anonymize.apply(event);
+        self.tag.apply(event)
+    }
+
+    /// Decodes, processes and encodes a whole batch.
+    pub fn process(&self, batch: RawBatch) -> EncodedBatch {
+        let RawBatch {
+            stream,
+            data,
+            records,
+            ack,
+        } = batch;
+        let mut stats = BatchStats {
+            records: records.len() as u64,
+            ..BatchStats::default()
+        };
+        let mut buf = Vec::with_capacity(data.len() * 2 + records.len() * 128);
+        let mut items = Vec::with_capacity(records.len());
+        for rec in &records {
+            let origin = RecordOrigin {
+                stream_key: stream.stream_key,
+                offset: rec.offset,
+            };
+            let mut event = match decode(&data[rec.range.clone()], origin, rec.truncated) {
+                Decoded::Event(e) => e,
+                Decoded::Empty => {
+                    stats.empty_skipped += 1;
+                    continue;
+                }
+            };
+            if event.has_tag(crate::event::INVALID_UTF8_TAG) {
+                stats.invalid_utf8 += 1;
+            }
+            if rec.truncated {
+                stats.truncated += 1;
+            }
+            if self.process_event(&mut event, stream.file_path.as_ref()) == Verdict::Drop {
+                stats.dropped += 1;
+                continue;
+            }
+            if event.has_tag(crate::event::PARSE_FAILURE_TAG) {
+                stats.parse_failures += 1;
+            }
+            let start = buf.len();
+            self.encoder.encode(&event, &mut buf);
+            items.push(start..buf.len());
+            stats.events += 1;
+        }
+        telemetry::add(&COUNTERS.events_processed, stats.events);
+        telemetry::add(&COUNTERS.empty_lines_skipped, stats.empty_skipped);
+        telemetry::add(&COUNTERS.parse_failures, stats.parse_failures);
+        telemetry::add(&COUNTERS.invalid_utf8, stats.invalid_utf8);
+        telemetry::add(&COUNTERS.truncated, stats.truncated);
+        telemetry::add(&COUNTERS.events_dropped_by_rule, stats.dropped);
+        EncodedBatch {
+            buf,
+            items,
+            ack,
+            stats,
+        }
+    }
+}
+
+/// Body of a worker thread: until the input side closes or the output side goes away.
+pub fn worker_loop(
+    chains: Arc<Vec<Chain>>,
+    input: flume::Receiver<RawBatch>,
+    output: flume::Sender<EncodedBatch>,
+) {
+    while let Ok(batch) = input.recv() {
+        let Some(chain) = chains.get(batch.stream.input_index) else {
+            // A batch from an input without a chain is a wiring bug; drop it unacknowledged
+            // (its checkpoint stays put) rather than take the process down.
+            continue;
+        };
+        let encoded = chain.process(batch);
+        if output.send(encoded).is_err() {
+            break;
+        }
+    }
+}
+
+/// Name of this machine for `host.name`.
+pub fn local_host_name() -> Cow<'static, str> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if rc == 0 {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        if let Ok(s) = std::str::from_utf8(&buf[..end]) {
+            if !s.is_empty() {
+                return Cow::Owned(s.to_string());
+            }
+        }
+    }
+    Cow::Borrowed("localhost")
+}
