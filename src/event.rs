@@ -145,7 +145,7 @@ impl Event {
 
     pub fn add_tag(&mut self, tag: impl Into<Cow<'static, str>>) {
         let tag = tag.into();
-        if !self.tags.iter().any(|t| *t == tag) {
+        if !self.tags.contains(&tag) {
             self.tags.push(tag);
         }
     }

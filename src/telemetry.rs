@@ -98,3 +98,48 @@ pub fn shutdown_started(grace_secs: u64) {
 pub fn shutdown_grace_expired() {
     tracing::warn!(target: "logpipe::pipeline", "grace period expired; unacknowledged records will be re-read on restart");
 }
+
+/// Items of bulk requests were accepted: indexed now, or found already indexed (`409` on
+/// `create`: a replay or a retried request).
+pub fn bulk_items_delivered(created: usize, already_present: usize) {
+    add(
+        &COUNTERS.events_delivered,
+        (created + already_present) as u64,
+    );
+    add(&COUNTERS.events_already_present, already_present as u64);
+    if already_present > 0 {
+        tracing::debug!(target: "logpipe::output", created, already_present, "documents already present (replay)");
+    }
+}
+
+/// A bulk request was refused as a whole for its size or content; its items go out in smaller
+/// requests.
+pub fn bulk_request_split(items: usize, status: u16) {
+    tracing::warn!(target: "logpipe::output", items, status, "bulk request refused as a whole; splitting it");
+}
+
+/// The dead-letter queue could not be written; the documents stay pending and are retried.
+pub fn dead_letter_write_failed(path: &str, error: &dyn std::fmt::Display) {
+    tracing::error!(target: "logpipe::output", path, %error, "dead-letter queue write failed; documents will be retried");
+}
+
+/// A bulk delivery task panicked; its records stay unacknowledged and are read again after a
+/// restart.
+pub fn bulk_task_failed(error: &dyn std::fmt::Display) {
+    tracing::error!(target: "logpipe::output", %error, "bulk delivery task failed");
+}
+
+/// Installing the index templates failed for a reason worth waiting out (cluster unreachable).
+pub fn template_install_failed(
+    url: &str,
+    attempt: u32,
+    error: &dyn std::fmt::Display,
+    retry_in_ms: u64,
+) {
+    tracing::warn!(target: "logpipe::output", url, attempt, %error, retry_in_ms, "index templates not installed yet, retrying");
+}
+
+/// An index or component template in the cluster was left as it is (newer, or not logpipe's).
+pub fn template_left_unchanged(name: &str, detail: &str) {
+    tracing::warn!(target: "logpipe::output", name, detail, "index template left unchanged");
+}

@@ -31,12 +31,10 @@ fn expand_value(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), ExpandError> {
     match value {
-        DeValue::String(s) => {
-            if s.contains('$') {
-                let expanded =
-                    expand_str(s, lookup).map_err(|message| ExpandError { offset, message })?;
-                *s = Cow::Owned(expanded);
-            }
+        DeValue::String(s) if s.contains('$') => {
+            let expanded =
+                expand_str(s, lookup).map_err(|message| ExpandError { offset, message })?;
+            *s = Cow::Owned(expanded);
         }
         DeValue::Array(items) => {
             for item in items.iter_mut() {

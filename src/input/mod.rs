@@ -65,9 +65,13 @@ pub struct InputContext {
     pub max_line_bytes: usize,
 }
 
+/// Turns an input's spanned table into its component config.
+pub type ParseInputConfig =
+    fn(Spanned<DeValue<'_>>) -> Result<Box<dyn InputConfig>, toml::de::Error>;
+
 pub struct InputRegistration {
     pub kind: &'static str,
-    pub parse: fn(Spanned<DeValue<'_>>) -> Result<Box<dyn InputConfig>, toml::de::Error>,
+    pub parse: ParseInputConfig,
 }
 
 /// Every input type, by the `type` name of `[[inputs]]`.

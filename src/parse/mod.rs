@@ -7,7 +7,10 @@
 //! Adding a parser: one file in this folder and one line in [`PARSERS`].
 
 pub mod decode;
+pub mod json;
+pub mod nginx_access;
 pub mod none;
+pub mod timestamp;
 
 use std::borrow::Cow;
 use std::fmt::Debug;
@@ -48,7 +51,11 @@ pub struct ParserRegistration {
 }
 
 /// Every parser logpipe knows, by the name config files and `--format` use.
-pub const PARSERS: &[ParserRegistration] = &[none::REGISTRATION];
+pub const PARSERS: &[ParserRegistration] = &[
+    none::REGISTRATION,
+    nginx_access::REGISTRATION,
+    json::REGISTRATION,
+];
 
 pub fn is_known(name: &str) -> bool {
     PARSERS.iter().any(|p| p.name == name)

@@ -1,0 +1,279 @@
+//! The CLI as users call it: `parse` on fixtures and garbage, `check` on good and bad files.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::Value;
+
+fn run_with_stdin(args: &[&str], input: &[u8]) -> (i32, String, String) {
+    let mut child = Command::new(logpipe_bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait");
+    let _ = writer.join();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Acceptance 4: every fixture line comes out as an ECS document; malformed ones keep their
+/// text with `_parse_failure`.
+#[test]
+fn parse_nginx_fixture_prints_ecs_documents() {
+    let input =
+        std::fs::read_to_string(repo_root().join("fixtures/nginx/access.log")).expect("fixture");
+    let (code, stdout, stderr) =
+        run_with_stdin(&["parse", "--format", "nginx_access"], input.as_bytes());
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = input.lines().filter(|l| !l.trim().is_empty()).collect();
+    let docs: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("valid JSON document"))
+        .collect();
+    assert_eq!(docs.len(), lines.len(), "one document per non-empty line");
+    let mut failures = 0;
+    for (line, doc) in lines.iter().zip(&docs) {
+        assert_eq!(
+            doc["message"].as_str(),
+            Some(*line),
+            "message is the original line"
+        );
+        assert_eq!(doc["event"]["dataset"], "nginx.access");
+        let failed = doc["tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "_parse_failure"));
+        if failed {
+            failures += 1;
+            assert!(doc["error"]["message"].is_string(), "{doc}");
+            continue;
+        }
+        assert!(
+            doc["@timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{doc}"
+        );
+        assert!(doc["source"]["address"].is_string(), "{doc}");
+        assert!(doc["http"]["response"]["status_code"].is_i64(), "{doc}");
+        assert_eq!(doc["event"]["category"][0], "web");
+        let outcome = doc["event"]["outcome"].as_str().unwrap_or_default();
+        let status = doc["http"]["response"]["status_code"]
+            .as_i64()
+            .unwrap_or_default();
+        assert_eq!(
+            outcome,
+            if status < 400 { "success" } else { "failure" },
+            "{doc}"
+        );
+    }
+    assert!(failures > 0, "the fixture has malformed lines");
+    assert!(
+        failures * 10 < lines.len(),
+        "most fixture lines parse: {failures} failures of {}",
+        lines.len()
+    );
+}
+
+/// Acceptance 6: garbage never panics and never vanishes.
+#[test]
+fn parse_survives_garbage() {
+    // Deterministic pseudo-random bytes, split into lines.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut input = Vec::new();
+    for _ in 0..200_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let b = (state >> 24) as u8;
+        input.push(if b.is_multiple_of(61) { b'\n' } else { b });
+    }
+    input.extend_from_slice(&[b'x'; 5000]);
+    input.push(b'\n');
+    let expected = input
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.iter().all(|b| b.is_ascii_whitespace()))
+        .count();
+    for format in ["nginx_access", "json", "none"] {
+        let (code, stdout, stderr) = run_with_stdin(
+            &["parse", "--format", format, "--max-line-bytes", "1000"],
+            &input,
+        );
+        assert_eq!(code, 0, "{format}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let docs: Vec<Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("valid JSON"))
+            .collect();
+        assert_eq!(
+            docs.len(),
+            expected,
+            "{format}: every non-empty line gives a document"
+        );
+        let truncated = docs
+            .iter()
+            .filter(|d| {
+                d["tags"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t == "_truncated"))
+            })
+            .count();
+        assert!(truncated >= 1, "{format}: the 5000-byte line is cut");
+        assert!(docs.iter().any(|d| d["tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "_invalid_utf8"))));
+    }
+}
+
+#[test]
+fn parse_with_unknown_format_is_a_usage_error() {
+    let (code, _, stderr) = run_with_stdin(&["parse", "--format", "nope"], b"");
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown parser `nope`"), "{stderr}");
+}
+
+fn check(config: &std::path::Path) -> (Option<i32>, String) {
+    let out = Command::new(logpipe_bin())
+        .args(["check", "-c"])
+        .arg(config)
+        .output()
+        .expect("run logpipe check");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Acceptance 5: a typo names FILE:LINE:COL and the allowed keys, exit 2; a valid file exits 0.
+#[test]
+fn check_reports_typos_with_place_and_allowed_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    let text = "[[inputs]]\ntype = \"file\"\npaths = [\"/var/log/nginx/access.log\"]\nparser = \"nginx_access\"\n\n[output.elasticsearch]\nurl = \"${ES_URL:-http://127.0.0.1:9200}\"\n";
+    std::fs::write(&good, text).unwrap();
+    let (code, stderr) = check(&good);
+    assert_eq!(code, Some(0), "{stderr}");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, text.replace("paths =", "path =")).unwrap();
+    let (code, stderr) = check(&bad);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:3:1:", bad.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("unknown field `path`"), "{stderr}");
+    assert!(
+        stderr.contains("`paths`") && stderr.contains("`start_at`"),
+        "{stderr}"
+    );
+
+    std::fs::write(&bad, text.replace("url =", "ulr =")).unwrap();
+    let (code, stderr) = check(&bad);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:7:1: unknown field `ulr`", bad.display())),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &bad,
+        text.replace(
+            "${ES_URL:-http://127.0.0.1:9200}",
+            "${LOGPIPE_TEST_UNSET_VAR}",
+        ),
+    )
+    .unwrap();
+    let out = Command::new(logpipe_bin())
+        .args(["check", "-c"])
+        .arg(&bad)
+        .env_remove("LOGPIPE_TEST_UNSET_VAR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(":7:7:") && stderr.contains("LOGPIPE_TEST_UNSET_VAR"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in [
+        vec!["--help"],
+        vec!["run", "--help"],
+        vec!["parse", "--help"],
+        vec!["check", "--help"],
+        vec!["setup", "--help"],
+    ] {
+        let out = Command::new(logpipe_bin()).args(&cmd).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{cmd:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{cmd:?}"
+        );
+    }
+}
+
+/// A stdin pipeline ends at end of input after everything is written.
+#[test]
+fn run_stdin_to_file_output_ends_at_eof() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out.ndjson");
+    let cfg = dir.path().join("p.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[inputs]]\ntype = \"stdin\"\nparser = \"json\"\n\n[output.file]\npath = \"{}\"\n",
+            out_path.display()
+        ),
+    )
+    .unwrap();
+    let mut input = String::new();
+    for i in 0..3000 {
+        input.push_str(&format!("{{\"ts\":\"2031-05-01T00:00:00.123456Z\",\"level\":\"INFO\",\"msg\":\"m{i}\",\"n\":{i}}}\n"));
+    }
+    input.push_str("not json\n\n");
+    let data = dir.path().join("data");
+    let (code, _, stderr) = run_with_stdin(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "run",
+            "-c",
+            cfg.to_str().unwrap(),
+        ],
+        input.as_bytes(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let docs: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 3001);
+    let ok: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["log"]["level"] == "info")
+        .collect();
+    assert_eq!(ok.len(), 3000);
+    assert_eq!(ok[0]["@timestamp"], "2031-05-01T00:00:00.123456Z");
+    assert_eq!(
+        docs.iter()
+            .filter(|d| d["tags"][0] == "_parse_failure")
+            .count(),
+        1
+    );
+}
