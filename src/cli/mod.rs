@@ -171,7 +171,7 @@ fn parse_stdin(
     timezone: Option<String>,
     max_line_bytes: usize,
 ) -> anyhow::Result<i32> {
-    let parser = match crate::parse::build(format, &ParserOptions { timezone }) {
+    let parser = match crate::parse::build(format, &ParserOptions { timezone, ..Default::default() }) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");

@@ -138,10 +138,44 @@ pub struct InputCommon {
     /// Longest record kept whole; longer ones are cut and tagged `_truncated`.
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+    /// `nginx_access` only: the `log_format` string from nginx.conf, compiled into the parser.
+    #[serde(default)]
+    pub log_format: Option<String>,
+    /// `postgresql` only: the server's `log_line_prefix`.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// `json` only: the field holding the event time.
+    #[serde(default)]
+    pub timestamp_field: Option<String>,
+    /// Container log envelope around each line: `docker` (json-file), `cri`, or `auto`
+    /// (detected per line). The payload inside goes to `parser`.
+    #[serde(default)]
+    pub envelope: Option<crate::parse::envelope::EnvelopeKind>,
+}
+
+impl InputCommon {
+    pub fn parser_options(&self) -> crate::parse::ParserOptions {
+        crate::parse::ParserOptions {
+            timezone: self.timezone.clone(),
+            log_format: self.log_format.clone(),
+            prefix: self.prefix.clone(),
+            timestamp_field: self.timestamp_field.clone(),
+        }
+    }
 }
 
 /// Keys of [`InputCommon`], split off an input table before the component sees it.
-const INPUT_COMMON_KEYS: &[&str] = &["id", "parser", "dataset", "timezone", "max_line_bytes"];
+const INPUT_COMMON_KEYS: &[&str] = &[
+    "id",
+    "parser",
+    "dataset",
+    "timezone",
+    "max_line_bytes",
+    "log_format",
+    "prefix",
+    "timestamp_field",
+    "envelope",
+];
 
 fn default_parser() -> String {
     "none".to_string()

@@ -1019,6 +1019,7 @@ mod tests {
     fn naive_times_use_the_configured_zone() {
         let opts = ParserOptions {
             timezone: Some("Europe/Berlin".into()),
+            ..Default::default()
         };
         let parser = match build(&opts) {
             Ok(p) => p,
@@ -1032,6 +1033,7 @@ mod tests {
         assert_eq!(ts(&e).as_deref(), Some("2026-07-01T10:00:00.000Z"));
         let bad = ParserOptions {
             timezone: Some("Nowhere/Special".into()),
+            ..Default::default()
         };
         assert!(build(&bad).unwrap_err().contains("Nowhere/Special"));
     }

@@ -7,6 +7,7 @@
 //! Adding a parser: one file in this folder and one line in [`PARSERS`].
 
 pub mod decode;
+pub mod envelope;
 pub mod json;
 pub mod nginx_access;
 pub mod none;
@@ -29,10 +30,43 @@ impl ParseError {
 }
 
 /// Options a parser may use, from the input's configuration or `logpipe parse` flags.
+/// A parser given an option that is not its own refuses to build (see [`reject_foreign`]), so a
+/// misplaced option is a configuration error rather than silently ignored.
 #[derive(Debug, Clone, Default)]
 pub struct ParserOptions {
     /// Zone for timestamps without an offset (IANA name or `+HH:MM`); UTC when unset.
     pub timezone: Option<String>,
+    /// `nginx_access`: an NGINX `log_format` string to compile instead of `combined`.
+    pub log_format: Option<String>,
+    /// `postgresql`: the server's `log_line_prefix`, compiled instead of the common defaults.
+    pub prefix: Option<String>,
+    /// `json`: field holding the event time (default: `time`, `timestamp`, `ts`, `@timestamp`).
+    pub timestamp_field: Option<String>,
+}
+
+impl ParserOptions {
+    /// Names of the parser-specific options that are set.
+    pub fn set_options(&self) -> Vec<&'static str> {
+        let mut set = Vec::new();
+        if self.log_format.is_some() {
+            set.push("log_format");
+        }
+        if self.prefix.is_some() {
+            set.push("prefix");
+        }
+        if self.timestamp_field.is_some() {
+            set.push("timestamp_field");
+        }
+        set
+    }
+}
+
+/// Fails when an option other than `own` (and the shared `timezone`) is set.
+pub fn reject_foreign(parser: &str, options: &ParserOptions, own: &[&str]) -> Result<(), String> {
+    match options.set_options().into_iter().find(|o| !own.contains(o)) {
+        Some(o) => Err(format!("`{o}` is not an option of the `{parser}` parser")),
+        None => Ok(()),
+    }
 }
 
 pub trait Parser: Send + Sync + Debug {
@@ -41,6 +75,18 @@ pub trait Parser: Send + Sync + Debug {
 
     /// Parses `event.raw`, appending fields and setting `event.timestamp` when the line has one.
     fn parse(&self, event: &mut Event) -> Result<(), ParseError>;
+
+    /// Whether records of this format may span several lines; when true, the input joins every
+    /// line for which [`Parser::is_continuation`] holds to the record before it (with `\n`).
+    fn joins_lines(&self) -> bool {
+        false
+    }
+
+    /// True when `line` continues the previous record instead of starting one (a tab-indented
+    /// statement line, a `DETAIL:` line, a line without the format's leading timestamp).
+    fn is_continuation(&self, _line: &[u8]) -> bool {
+        false
+    }
 }
 
 /// A parser's name and how to build it from options.

@@ -18,7 +18,6 @@ use std::time::Duration;
 use crate::config::PipelineConfig;
 use crate::input::InputContext;
 use crate::output::OutputContext;
-use crate::parse::ParserOptions;
 use crate::telemetry;
 use worker::Chain;
 
@@ -59,9 +58,7 @@ pub fn build_chains(
         .inputs
         .iter()
         .map(|spec| {
-            let options = ParserOptions {
-                timezone: spec.common.timezone.clone(),
-            };
+            let options = spec.common.parser_options();
             let parser = crate::parse::build(&spec.common.parser, &options).map_err(|message| {
                 PipelineError::Parser {
                     input: spec.id.clone(),
