@@ -171,6 +171,8 @@ pub const PARSE_FAILURE_TAG: &str = "_parse_failure";
 pub const INVALID_UTF8_TAG: &str = "_invalid_utf8";
 /// Tag of events whose line was longer than `max_line_bytes` and was cut.
 pub const TRUNCATED_TAG: &str = "_truncated";
+/// Tag of container-log lines that were not in the configured envelope (kept whole).
+pub const ENVELOPE_FAILURE_TAG: &str = "_envelope_failure";
 /// Tag of events without a usable timestamp of their own, stamped with the ingest time.
 pub const TIMESTAMP_FALLBACK_TAG: &str = "_timestamp_fallback";
 
@@ -182,6 +184,7 @@ fn is_context_field(name: &str) -> bool {
         || name.starts_with("container.")
         || name.starts_with("kubernetes.")
         || name == "event.dataset"
+        || name == "stream"
         || name == "event.original"
         || name == "log.offset"
 }

@@ -277,3 +277,52 @@ fn run_stdin_to_file_output_ends_at_eof() {
         1
     );
 }
+
+/// Issue 3, acceptance 3: container payloads through `--envelope`, partial lines reassembled.
+#[test]
+fn parse_unwraps_docker_and_cri_envelopes() {
+    for (kind, file, frac) in [
+        (
+            "docker",
+            "fixtures/containers/docker-nginx.log",
+            "123456789",
+        ),
+        ("cri", "fixtures/containers/cri-nginx.log", "987654321"),
+    ] {
+        let input = std::fs::read(repo_root().join(file)).expect("fixture");
+        let (code, stdout, stderr) = run_with_stdin(
+            &["parse", "--format", "nginx_access", "--envelope", kind],
+            &input,
+        );
+        assert_eq!(code, 0, "{stderr}");
+        let docs: Vec<Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .collect();
+        assert!(docs.len() >= 4, "{kind}: {stdout}");
+        // The long request was written in three pieces and comes out as one event.
+        let long = &docs[2];
+        assert_eq!(
+            long["http"]["response"]["status_code"], 200,
+            "{kind}: {long}"
+        );
+        assert!(long["url"]["original"]
+            .as_str()
+            .is_some_and(|u| u.len() > 300));
+        assert_eq!(long["stream"], "stdout");
+        assert_eq!(docs[0]["@timestamp"], "2026-11-22T10:00:00.000Z");
+        // A payload the parser refuses keeps the runtime's time and stream.
+        let bad = &docs[3];
+        assert_eq!(bad["tags"][0], "_parse_failure", "{kind}: {bad}");
+        assert_eq!(bad["stream"], "stderr");
+        assert_eq!(bad["@timestamp"], format!("2026-11-22T10:00:03.{frac}Z"));
+    }
+    let cri =
+        std::fs::read(repo_root().join("fixtures/containers/cri-nginx.log")).expect("fixture");
+    let (_, stdout, _) = run_with_stdin(&["parse", "--format", "none", "--envelope", "cri"], &cri);
+    let last: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}")).expect("JSON");
+    assert_eq!(last["message"], "garbage that is not CRI");
+    assert!(last["tags"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|t| t == "_envelope_failure")));
+}

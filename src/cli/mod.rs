@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{Parser as ClapParser, Subcommand};
 
 use crate::config::PipelineConfig;
+use crate::input::assemble::{Assembler, AssemblyRules};
 use crate::output::{Encoder, NdjsonEncoder};
 use crate::parse::ParserOptions;
 use crate::pipeline::ack::BatchAck;
@@ -53,6 +54,18 @@ pub enum Command {
         /// Longest line kept whole; longer lines are cut and tagged `_truncated`.
         #[arg(long, default_value_t = crate::config::default_max_line_bytes(), value_name = "BYTES")]
         max_line_bytes: usize,
+        /// `nginx_access`: the `log_format` string from nginx.conf to compile.
+        #[arg(long, value_name = "FORMAT")]
+        log_format: Option<String>,
+        /// `postgresql`: the server's `log_line_prefix`.
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
+        /// `json`: the field holding the event time.
+        #[arg(long, value_name = "FIELD")]
+        timestamp_field: Option<String>,
+        /// Container envelope around each line; the payload goes to the parser.
+        #[arg(long, value_enum, value_name = "KIND")]
+        envelope: Option<crate::parse::envelope::EnvelopeKind>,
     },
     /// Validate a pipeline file; prints FILE:LINE:COLUMN and what was expected on error.
     Check {
@@ -81,7 +94,19 @@ pub fn main() -> i32 {
             format,
             timezone,
             max_line_bytes,
-        } => report(parse_stdin(&format, timezone, max_line_bytes)),
+            log_format,
+            prefix,
+            timestamp_field,
+            envelope,
+        } => {
+            let options = ParserOptions {
+                timezone,
+                log_format,
+                prefix,
+                timestamp_field,
+            };
+            report(parse_stdin(&format, &options, envelope, max_line_bytes))
+        }
         Command::Check { ref config } => with_config(config, |cfg| check(&cfg)),
         Command::Setup { ref config } => with_config(config, setup),
     }
@@ -165,20 +190,27 @@ fn setup(config: PipelineConfig) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
-/// `logpipe parse`: the worker chain without inputs and outputs, stdin to stdout.
+/// `logpipe parse`: the worker chain without inputs and outputs, stdin to stdout, with the same
+/// record assembly (envelopes, multi-line joining) as a file input.
 fn parse_stdin(
     format: &str,
-    timezone: Option<String>,
+    options: &ParserOptions,
+    envelope: Option<crate::parse::envelope::EnvelopeKind>,
     max_line_bytes: usize,
 ) -> anyhow::Result<i32> {
-    let parser = match crate::parse::build(format, &ParserOptions { timezone, ..Default::default() }) {
-        Ok(p) => p,
+    let parser: Arc<dyn crate::parse::Parser> = match crate::parse::build(format, options) {
+        Ok(p) => Arc::from(p),
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(EXIT_CONFIG);
         }
     };
     let encoder: Arc<dyn Encoder> = Arc::new(NdjsonEncoder::default());
+    let mut assembler = Assembler::new(AssemblyRules::new(
+        Some(parser.clone()),
+        envelope,
+        max_line_bytes,
+    ));
     let chain = Chain {
         parser,
         dataset: None,
@@ -199,19 +231,19 @@ fn parse_stdin(
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut offset = 0u64;
     let mut line = Vec::new();
-    loop {
+    let mut at_eof = false;
+    while !at_eof {
         let mut batch = RawBatch::new(stream.clone(), BatchAck::untracked());
         while batch.len() < 1024 {
             line.clear();
-            let n = read_line_capped(&mut reader, &mut line, max_line_bytes)?;
-            if n.0 == 0 {
+            let (consumed, cut) = read_line_capped(&mut reader, &mut line, max_line_bytes)?;
+            if consumed == 0 {
+                assembler.flush(&mut batch);
+                at_eof = true;
                 break;
             }
-            batch.push(&line, offset, n.1);
-            offset += n.0 as u64;
-        }
-        if batch.is_empty() {
-            break;
+            assembler.push(&line, offset, offset + consumed as u64, cut, &mut batch);
+            offset += consumed as u64;
         }
         let encoded = chain.process(batch);
         out.write_all(&encoded.buf)?;

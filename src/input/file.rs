@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use super::assemble::Assembler;
 use super::checkpoint::CheckpointStore;
 use super::{Input, InputConfig, InputContext, InputError, InputRegistration};
 use crate::output::BoxFuture;
@@ -129,6 +130,8 @@ struct TailedFile {
     truncated_partial: bool,
     /// Path no longer matches / file gone: read to the end, then drop.
     seen_in_last_scan: bool,
+    /// Envelopes and multi-line records of this file.
+    assembler: Assembler,
 }
 
 struct Tailer {
@@ -308,6 +311,7 @@ impl Tailer {
                     skipping: false,
                     truncated_partial: false,
                     seen_in_last_scan: true,
+                    assembler: Assembler::new(self.ctx.assembly.clone()),
                 },
             );
         }
@@ -339,8 +343,26 @@ impl Tailer {
             f.partial_start = 0;
             f.skipping = false;
             f.truncated_partial = false;
+            f.assembler.reset();
         }
         if len == f.read_offset {
+            // Nothing new: a record waiting for continuation lines goes once its time is up.
+            let mut batch = RawBatch::new(
+                f.stream.clone(),
+                crate::pipeline::ack::BatchAck::untracked(),
+            );
+            if f.seen_in_last_scan {
+                f.assembler.flush_expired(&mut batch);
+            } else {
+                f.assembler.flush(&mut batch);
+            }
+            if !batch.is_empty() {
+                return Ok(if send(&self.ctx, &f.acks, batch) {
+                    Progress::Read
+                } else {
+                    Progress::ChannelClosed
+                });
+            }
             if !f.seen_in_last_scan && f.acks.in_flight() == 0 {
                 // Gone from the globs (deleted or renamed away) and read to its end.
                 let f = self.files.remove(key);
@@ -362,7 +384,6 @@ impl Tailer {
         }
         f.file.seek(SeekFrom::Start(f.read_offset))?;
         let max = self.ctx.max_line_bytes;
-        let mut batch_end = f.read_offset;
         let mut batch = RawBatch::new(
             f.stream.clone(),
             crate::pipeline::ack::BatchAck::untracked(),
@@ -388,12 +409,17 @@ impl Tailer {
                             f.partial.extend_from_slice(&piece[..piece.len().min(room)]);
                         }
                         f.read_offset += (i + 1) as u64;
-                        batch.push(&f.partial, f.partial_start, f.truncated_partial);
+                        f.assembler.push(
+                            &f.partial,
+                            f.partial_start,
+                            f.read_offset,
+                            f.truncated_partial,
+                            &mut batch,
+                        );
                         f.partial.clear();
                         f.partial_start = f.read_offset;
                         f.skipping = false;
                         f.truncated_partial = false;
-                        batch_end = f.read_offset;
                         data = &data[i + 1..];
                     }
                     None => {
@@ -418,12 +444,12 @@ impl Tailer {
                         crate::pipeline::ack::BatchAck::untracked(),
                     ),
                 );
-                if !send(&self.ctx, &f.acks, full, batch_end) {
+                if !send(&self.ctx, &f.acks, full) {
                     return Ok(Progress::ChannelClosed);
                 }
             }
         }
-        if !batch.is_empty() && !send(&self.ctx, &f.acks, batch, batch_end) {
+        if !batch.is_empty() && !send(&self.ctx, &f.acks, batch) {
             return Ok(Progress::ChannelClosed);
         }
         Ok(if progressed {
@@ -442,7 +468,10 @@ enum Progress {
 
 /// Registers the batch with the stream's acknowledgements and sends it, blocking while the
 /// channel is full (backpressure). False when the pipeline is gone.
-fn send(ctx: &InputContext, acks: &Arc<StreamAcks>, mut batch: RawBatch, end_offset: u64) -> bool {
+fn send(ctx: &InputContext, acks: &Arc<StreamAcks>, mut batch: RawBatch) -> bool {
+    let Some(end_offset) = batch.end_offset() else {
+        return true;
+    };
     telemetry::add(&telemetry::COUNTERS.records_read, batch.len() as u64);
     batch.ack = acks.register(end_offset);
     ctx.out.send(batch).is_ok()
@@ -476,6 +505,7 @@ mod tests {
                 data_dir: dir.to_path_buf(),
                 batch_events: 2,
                 max_line_bytes: max,
+                assembly: crate::input::assemble::AssemblyRules::new(None, None, max),
             },
             trigger,
         )
@@ -538,6 +568,65 @@ mod tests {
         t.checkpoint();
         let store = CheckpointStore::open(CheckpointStore::path_for(dir.path(), "t")).unwrap();
         assert_eq!(store.get(&key).unwrap().offset, 30);
+    }
+
+    /// Lines starting with a tab continue the record before them.
+    #[derive(Debug)]
+    struct TabJoined;
+    impl crate::parse::Parser for TabJoined {
+        fn dataset(&self) -> &'static str {
+            "t"
+        }
+        fn parse(&self, _: &mut crate::event::Event) -> Result<(), crate::parse::ParseError> {
+            Ok(())
+        }
+        fn joins_lines(&self) -> bool {
+            true
+        }
+        fn is_continuation(&self, line: &[u8]) -> bool {
+            line.first() == Some(&b'\t')
+        }
+    }
+
+    #[test]
+    fn multiline_records_checkpoint_only_when_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("m.log");
+        std::fs::write(&log, b"ERROR one\n\tdetail\nERROR two\n").unwrap();
+        let (tx, rx) = flume::bounded(100);
+        let (mut c, _t) = ctx(dir.path(), tx, 100);
+        c.assembly =
+            crate::input::assemble::AssemblyRules::new(Some(Arc::new(TabJoined)), None, 100);
+        c.assembly.flush_after = Duration::from_millis(50);
+        let cfg = FileInputConfig {
+            paths: vec![log.to_string_lossy().into_owned()],
+            start_at: StartAt::Beginning,
+            poll_interval_ms: 10,
+            glob_interval_ms: 10,
+        };
+        let mut t = Tailer::new(cfg, c).unwrap();
+        t.scan(true).unwrap();
+        let key = t.files.keys().next().unwrap().clone();
+        t.read_file(&key).unwrap();
+        let b = rx.try_recv().unwrap();
+        assert_eq!(lines(&b), vec![("ERROR one\n\tdetail".into(), 0, false)]);
+        b.ack.delivered();
+        t.checkpoint();
+        assert_eq!(
+            t.store.get(&key).unwrap().offset,
+            18,
+            "the held record is not covered"
+        );
+        // The last record waits for continuations, then goes on its own.
+        t.read_file(&key).unwrap();
+        assert!(rx.try_recv().is_err());
+        std::thread::sleep(Duration::from_millis(60));
+        t.read_file(&key).unwrap();
+        let b = rx.try_recv().unwrap();
+        assert_eq!(lines(&b), vec![("ERROR two".into(), 18, false)]);
+        b.ack.delivered();
+        t.checkpoint();
+        assert_eq!(t.store.get(&key).unwrap().offset, 28);
     }
 
     #[test]

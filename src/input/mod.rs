@@ -5,6 +5,7 @@
 //!
 //! Adding an input: one file here and one line in [`INPUTS`].
 
+pub mod assemble;
 pub mod checkpoint;
 pub mod file;
 pub mod stdin;
@@ -63,6 +64,8 @@ pub struct InputContext {
     pub data_dir: PathBuf,
     pub batch_events: usize,
     pub max_line_bytes: usize,
+    /// How this input's lines become records (envelopes, multi-line joining).
+    pub assembly: assemble::AssemblyRules,
 }
 
 /// Turns an input's spanned table into its component config.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use tokio::io::AsyncBufReadExt;
 
+use super::assemble::Assembler;
 use super::{Input, InputConfig, InputContext, InputError, InputRegistration};
 use crate::output::BoxFuture;
 use crate::pipeline::ack::BatchAck;
@@ -52,24 +53,52 @@ pub async fn read_lines<R: tokio::io::AsyncRead + Unpin>(
     let mut offset = 0u64;
     let mut line = Vec::with_capacity(4096);
     let mut batch = RawBatch::new(stream.clone(), BatchAck::untracked());
+    let mut assembler = Assembler::new(ctx.assembly.clone());
+    let io_err = |e| InputError::Io {
+        input: ctx.id.clone(),
+        path: "<stdin>".into(),
+        source: e,
+    };
     loop {
+        if assembler.has_pending() && reader.buffer().is_empty() {
+            // A record waits for continuation lines; do not let an idle pipe hold it forever.
+            // (`fill_buf` is cancel-safe: nothing read is lost when the timer wins.)
+            let flush_after = assembler.rules().flush_after;
+            if tokio::time::timeout(flush_after, reader.fill_buf())
+                .await
+                .is_err()
+            {
+                assembler.flush(&mut batch);
+                let full = std::mem::replace(
+                    &mut batch,
+                    RawBatch::new(stream.clone(), BatchAck::untracked()),
+                );
+                if ctx.out.send_async(full).await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
+        }
         line.clear();
         let read = tokio::select! {
             r = read_record(&mut reader, &mut line, ctx.max_line_bytes) => r,
             _ = ctx.shutdown.wait() => break,
         };
-        let (consumed, truncated) = read.map_err(|e| InputError::Io {
-            input: ctx.id.clone(),
-            path: "<stdin>".into(),
-            source: e,
-        })?;
+        let (consumed, truncated) = read.map_err(io_err)?;
         if consumed == 0 {
+            assembler.flush(&mut batch);
             break;
         }
-        batch.push(&line, offset, truncated);
+        assembler.push(
+            &line,
+            offset,
+            offset + consumed as u64,
+            truncated,
+            &mut batch,
+        );
         offset += consumed as u64;
         let more_buffered = !reader.buffer().is_empty();
-        if batch.len() >= ctx.batch_events || !more_buffered {
+        if batch.len() >= ctx.batch_events || (!more_buffered && !batch.is_empty()) {
             let full = std::mem::replace(
                 &mut batch,
                 RawBatch::new(stream.clone(), BatchAck::untracked()),

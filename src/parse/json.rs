@@ -31,8 +31,10 @@ pub const REGISTRATION: ParserRegistration = ParserRegistration {
 };
 
 fn build(options: &ParserOptions) -> Result<Box<dyn Parser>, String> {
+    super::reject_foreign("json", options, &["timestamp_field"])?;
     Ok(Box::new(JsonParser {
         zone: TimeZone::from_options(options)?,
+        time_field: options.timestamp_field.as_deref().map(Box::from),
     }))
 }
 
@@ -47,11 +49,17 @@ const MAX_TAGS: usize = 64;
 pub struct JsonParser {
     /// Zone of time fields written without an offset.
     zone: TimeZone,
+    /// The one top-level key holding the event time (`timestamp_field`); when set, the usual
+    /// time names (`time`, `ts`, ...) are ordinary fields.
+    time_field: Option<Box<str>>,
 }
 
 impl JsonParser {
     pub fn new(zone: TimeZone) -> JsonParser {
-        JsonParser { zone }
+        JsonParser {
+            zone,
+            time_field: None,
+        }
     }
 }
 
@@ -64,6 +72,7 @@ impl Parser for JsonParser {
         let before = event.fields.len();
         let outcome = {
             let mut reader = Reader::new(&event.raw, &mut event.fields, self.zone);
+            reader.time_field = self.time_field.as_deref();
             reader.document().map(|()| (reader.tags, reader.timestamp))
         };
         match outcome {
@@ -117,6 +126,9 @@ const ALIASES: &[(&str, Role)] = &[
     ("trace_id", Role::TraceId),
     ("tags", Role::Tags),
 ];
+
+/// Index in [`ALIASES`] standing for a configured `timestamp_field`.
+const TIME_ALIAS: usize = 5;
 
 fn alias_of(key: &str) -> Option<(usize, Role)> {
     if key.len() > 14 {
@@ -246,6 +258,8 @@ struct Reader<'a, 'f> {
     tags: Vec<Cow<'static, str>>,
     tags_overflow: bool,
     timestamp: Option<Timestamp>,
+    /// `JsonParser::time_field`.
+    time_field: Option<&'a str>,
 }
 
 impl<'a, 'f> Reader<'a, 'f> {
@@ -260,6 +274,7 @@ impl<'a, 'f> Reader<'a, 'f> {
             message_origin: None,
             tags: Vec::new(),
             tags_overflow: false,
+            time_field: None,
             timestamp: None,
         }
     }
@@ -368,7 +383,7 @@ impl<'a, 'f> Reader<'a, 'f> {
                 return Ok((rest, ()));
             };
             first = false;
-            let mapped = if depth == 1 { alias_of(&key) } else { None };
+            let mapped = if depth == 1 { self.role_of(&key) } else { None };
             let (rest, ()) = match mapped {
                 Some((alias, role)) => self.mapped(rest, key, alias, role)?,
                 None => self.member(rest, &key, prefix_len, depth)?,
@@ -413,6 +428,16 @@ impl<'a, 'f> Reader<'a, 'f> {
         let (rest, value) = self.value(i, depth + 1)?;
         self.push_leaf(prefix_len, key, value);
         Ok((rest, ()))
+    }
+
+    /// ECS role of a top-level key, honouring a configured time field.
+    fn role_of(&self, key: &str) -> Option<(usize, Role)> {
+        match self.time_field {
+            None => alias_of(key),
+            // Any alias index of a time name serves to claim the role once.
+            Some(f) if f == key => Some((TIME_ALIAS, Role::Time)),
+            Some(_) => alias_of(key).filter(|(_, role)| *role != Role::Time),
+        }
     }
 
     fn claim(&mut self, role: Role, alias: usize) {
@@ -1036,6 +1061,27 @@ mod tests {
             ..Default::default()
         };
         assert!(build(&bad).unwrap_err().contains("Nowhere/Special"));
+    }
+
+    #[test]
+    fn configured_timestamp_field_replaces_the_usual_names() {
+        let opts = ParserOptions {
+            timestamp_field: Some("logged_at".into()),
+            ..Default::default()
+        };
+        let parser = build(&opts).unwrap();
+        let mut e = Event::new(
+            r#"{"time":"yesterday","logged_at":"2026-07-01T12:00:00.5Z"}"#.into(),
+            RecordOrigin::default(),
+        );
+        parser.parse(&mut e).unwrap();
+        assert_eq!(ts(&e).as_deref(), Some("2026-07-01T12:00:00.500Z"));
+        assert_eq!(e.get_str("time"), Some("yesterday"));
+        let foreign = ParserOptions {
+            log_format: Some("$remote_addr".into()),
+            ..Default::default()
+        };
+        assert!(build(&foreign).unwrap_err().contains("`log_format`"));
     }
 
     #[test]

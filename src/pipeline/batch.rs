@@ -25,8 +25,23 @@ pub struct RawRecord {
     pub range: Range<usize>,
     /// Offset of the record's first byte in its stream.
     pub offset: u64,
+    /// Offset just after the record's last byte (its newline included): once the record is
+    /// acknowledged, reading may resume here.
+    pub end: u64,
     /// The input cut the record at `max_line_bytes`.
     pub truncated: bool,
+    /// What a container envelope said about the record; `None` for plain lines.
+    pub meta: Option<Box<RecordMeta>>,
+}
+
+/// Facts about a record from the container runtime's envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordMeta {
+    /// When the runtime received the line: the event time when the payload has none.
+    pub time: Option<crate::event::Timestamp>,
+    pub stream: Option<crate::parse::envelope::IoStream>,
+    /// The line was not in the expected envelope; it is kept whole and tagged.
+    pub envelope_error: Option<&'static str>,
 }
 
 /// Records as an input read them, before decoding.
@@ -48,14 +63,35 @@ impl RawBatch {
         }
     }
 
-    pub fn push(&mut self, bytes: &[u8], offset: u64, truncated: bool) {
+    pub fn push(&mut self, bytes: &[u8], offset: u64, end: u64, truncated: bool) {
         let start = self.data.len();
         self.data.extend_from_slice(bytes);
         self.records.push(RawRecord {
             range: start..self.data.len(),
             offset,
+            end,
             truncated,
+            meta: None,
         });
+    }
+
+    pub fn push_with_meta(
+        &mut self,
+        bytes: &[u8],
+        offset: u64,
+        end: u64,
+        truncated: bool,
+        meta: RecordMeta,
+    ) {
+        self.push(bytes, offset, end, truncated);
+        if let Some(r) = self.records.last_mut() {
+            r.meta = Some(Box::new(meta));
+        }
+    }
+
+    /// Offset after the last record of the batch.
+    pub fn end_offset(&self) -> Option<u64> {
+        self.records.last().map(|r| r.end)
     }
 
     pub fn len(&self) -> usize {

@@ -66,7 +66,7 @@ pub fn build_chains(
                 }
             })?;
             Ok(Chain {
-                parser,
+                parser: Arc::from(parser),
                 dataset: spec.common.dataset.as_deref().map(Arc::from),
                 host_name: host_name.clone(),
                 enrich: Default::default(),
@@ -126,6 +126,11 @@ pub async fn run(config: PipelineConfig, options: RunOptions) -> Result<(), Pipe
             data_dir: options.data_dir.clone(),
             batch_events: settings.batch_events,
             max_line_bytes: spec.common.max_line_bytes,
+            assembly: crate::input::assemble::AssemblyRules::new(
+                chains.get(index).map(|c| c.parser.clone()),
+                spec.common.envelope,
+                spec.common.max_line_bytes,
+            ),
         };
         input_tasks.spawn(input.run(ctx));
     }

@@ -7,18 +7,20 @@ use std::sync::Arc;
 
 use crate::anonymize::AnonymizeStage;
 use crate::enrich::EnrichStage;
-use crate::event::{Event, RecordOrigin, Text, Timestamp, Value, TIMESTAMP_FALLBACK_TAG};
+use crate::event::{
+    Event, RecordOrigin, Text, Timestamp, Value, ENVELOPE_FAILURE_TAG, TIMESTAMP_FALLBACK_TAG,
+};
 use crate::output::Encoder;
 use crate::parse::decode::{decode, Decoded};
 use crate::parse::Parser;
-use crate::pipeline::batch::{BatchStats, EncodedBatch, RawBatch};
+use crate::pipeline::batch::{BatchStats, EncodedBatch, RawBatch, RecordMeta};
 use crate::tag::{TagStage, Verdict};
 use crate::telemetry::{self, COUNTERS};
 
 /// Everything that happens to the records of one input, built once at start.
 #[derive(Debug)]
 pub struct Chain {
-    pub parser: Box<dyn Parser>,
+    pub parser: Arc<dyn Parser>,
     /// `event.dataset` from the input's configuration, overriding the parser's.
     pub dataset: Option<Arc<str>>,
     pub host_name: Arc<str>,
@@ -30,7 +32,12 @@ pub struct Chain {
 
 impl Chain {
     /// Runs one decoded event through the stages after decode.
-    pub fn process_event(&self, event: &mut Event, file_path: Option<&Arc<str>>) -> Verdict {
+    pub fn process_event(
+        &self,
+        event: &mut Event,
+        file_path: Option<&Arc<str>>,
+        meta: Option<&RecordMeta>,
+    ) -> Verdict {
         // Context fields first: they survive a parse failure.
         let dataset = match &self.dataset {
             Some(d) => Value::Str(Text::Owned(d.as_ref().into())),
@@ -48,8 +55,20 @@ impl Chain {
             );
             event.push("log.offset", Value::Int(event.origin.offset as i64));
         }
+        if let Some(meta) = meta {
+            if let Some(stream) = meta.stream {
+                event.push("stream", Value::Str(Text::Static(stream.as_str())));
+            }
+            if meta.envelope_error.is_some() {
+                event.add_tag(ENVELOPE_FAILURE_TAG);
+            }
+        }
         if let Err(e) = self.parser.parse(event) {
             event.mark_parse_failure(e.0);
+        }
+        if event.timestamp.is_none() {
+            // The runtime's receive time is a real event time, unlike the ingest time.
+            event.timestamp = meta.and_then(|m| m.time);
         }
         if event.timestamp.is_none() {
             event.timestamp = Some(Timestamp::now());
@@ -92,7 +111,9 @@ impl Chain {
             if rec.truncated {
                 stats.truncated += 1;
             }
-            if self.process_event(&mut event, stream.file_path.as_ref()) == Verdict::Drop {
+            if self.process_event(&mut event, stream.file_path.as_ref(), rec.meta.as_deref())
+                == Verdict::Drop
+            {
                 stats.dropped += 1;
                 continue;
             }
