@@ -18,6 +18,19 @@ pub struct Counters {
     pub events_already_present: AtomicU64,
     pub events_dead_lettered: AtomicU64,
     pub bulk_retries: AtomicU64,
+    /// Syslog UDP messages dropped because the pipeline was full (UDP cannot push back).
+    pub syslog_udp_dropped: AtomicU64,
+    /// Syslog TCP/TLS connections closed at once because `max_connections` were open.
+    pub syslog_connections_rejected: AtomicU64,
+    /// Syslog messages cut at `max_message_bytes` by the network framing.
+    pub syslog_messages_cut: AtomicU64,
+    /// Syslog TCP/TLS connections closed for sending garbage (no usable framing).
+    pub syslog_garbage_disconnects: AtomicU64,
+    /// Syslog octet-counting frames with an unusable length (the connection falls back to
+    /// newline framing).
+    pub syslog_framing_errors: AtomicU64,
+    /// Syslog TLS handshakes that failed or timed out.
+    pub syslog_tls_handshake_failures: AtomicU64,
 }
 
 pub static COUNTERS: Counters = Counters {
@@ -32,6 +45,12 @@ pub static COUNTERS: Counters = Counters {
     events_already_present: AtomicU64::new(0),
     events_dead_lettered: AtomicU64::new(0),
     bulk_retries: AtomicU64::new(0),
+    syslog_udp_dropped: AtomicU64::new(0),
+    syslog_connections_rejected: AtomicU64::new(0),
+    syslog_messages_cut: AtomicU64::new(0),
+    syslog_garbage_disconnects: AtomicU64::new(0),
+    syslog_framing_errors: AtomicU64::new(0),
+    syslog_tls_handshake_failures: AtomicU64::new(0),
 };
 
 pub fn add(counter: &AtomicU64, n: u64) {
@@ -142,4 +161,130 @@ pub fn template_install_failed(
 /// An index or component template in the cluster was left as it is (newer, or not logpipe's).
 pub fn template_left_unchanged(name: &str, detail: &str) {
     tracing::warn!(target: "logpipe::output", name, detail, "index template left unchanged");
+}
+
+/// A file shrank below the read offset (copytruncate); it is read again from 0.
+pub fn file_truncated(input: &str, path: &str) {
+    tracing::info!(target: "logpipe::input", input, path, "file truncated; reading from 0 as a new stream");
+}
+
+/// More files match than `max_open_files` allows; they are opened as slots free up.
+pub fn files_waiting_for_slot(input: &str, waiting: usize, max_open_files: usize) {
+    tracing::debug!(target: "logpipe::input", input, waiting, max_open_files, "files waiting for a free slot");
+}
+
+/// Lets a frequent warning through at most once per interval; what happened in between is
+/// summed into the next message by the caller's counter.
+#[derive(Debug)]
+pub struct RateLimit {
+    /// Milliseconds since the Unix epoch of the last message let through (0: never).
+    last_ms: AtomicU64,
+    interval_ms: u64,
+}
+
+impl RateLimit {
+    pub const fn new(interval_ms: u64) -> RateLimit {
+        RateLimit {
+            last_ms: AtomicU64::new(0),
+            interval_ms,
+        }
+    }
+
+    /// True when a message may be logged now (and records that it was).
+    pub fn allow(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let last = self.last_ms.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < self.interval_ms {
+            return false;
+        }
+        self.last_ms
+            .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    }
+}
+
+static SYSLOG_UDP_DROP_LOG: RateLimit = RateLimit::new(10_000);
+static SYSLOG_REJECT_LOG: RateLimit = RateLimit::new(10_000);
+static SYSLOG_CONN_ERROR_LOG: RateLimit = RateLimit::new(1_000);
+
+/// A syslog input is bound and receiving.
+pub fn syslog_listening(input: &str, mode: &str, address: &str) {
+    tracing::info!(target: "logpipe::input", input, mode, address, "syslog input listening");
+}
+
+/// A syslog input stopped; `dropped` counts UDP messages lost to a full pipeline.
+pub fn syslog_stopped(input: &str, mode: &str, received: u64, dropped: u64) {
+    tracing::info!(target: "logpipe::input", input, mode, received, dropped, "syslog input stopped");
+}
+
+/// A batch of UDP syslog messages was dropped because the pipeline was full. Logged at most
+/// every 10 s, with the total dropped so far.
+pub fn syslog_udp_dropped(input: &str, count: usize) {
+    add(&COUNTERS.syslog_udp_dropped, count as u64);
+    if SYSLOG_UDP_DROP_LOG.allow() {
+        let total = get(&COUNTERS.syslog_udp_dropped);
+        tracing::warn!(target: "logpipe::input", input, count, total, "pipeline full: UDP syslog messages dropped");
+    }
+}
+
+/// A TCP/TLS connection was closed at once because `max_connections` are open. Logged at most
+/// every 10 s.
+pub fn syslog_connection_rejected(input: &str, peer: &str, max_connections: usize) {
+    add(&COUNTERS.syslog_connections_rejected, 1);
+    if SYSLOG_REJECT_LOG.allow() {
+        let total = get(&COUNTERS.syslog_connections_rejected);
+        tracing::warn!(target: "logpipe::input", input, peer, max_connections, total, "syslog connection refused: too many connections");
+    }
+}
+
+/// A syslog TCP/TLS connection was opened.
+pub fn syslog_connection_opened(input: &str, peer: &str) {
+    tracing::debug!(target: "logpipe::input", input, peer, "syslog connection opened");
+}
+
+/// A syslog TCP/TLS connection ended (`reason`: end of stream, idle, shutdown, garbage, error).
+pub fn syslog_connection_closed(input: &str, peer: &str, reason: &str, messages: u64) {
+    tracing::debug!(target: "logpipe::input", input, peer, reason, messages, "syslog connection closed");
+}
+
+/// A syslog connection failed (read error, failed TLS handshake); the others go on. Logged at
+/// most once a second, so a flood of bad clients cannot flood the log.
+pub fn syslog_connection_error(input: &str, peer: &str, error: &dyn std::fmt::Display) {
+    if SYSLOG_CONN_ERROR_LOG.allow() {
+        tracing::warn!(target: "logpipe::input", input, peer, %error, "syslog connection error");
+    }
+}
+
+/// A TLS handshake failed or timed out.
+pub fn syslog_tls_handshake_failed(input: &str, peer: &str, error: &dyn std::fmt::Display) {
+    add(&COUNTERS.syslog_tls_handshake_failures, 1);
+    syslog_connection_error(input, peer, error);
+}
+
+/// Messages were cut at `max_message_bytes` by the syslog framing.
+pub fn syslog_messages_cut(count: u64) {
+    add(&COUNTERS.syslog_messages_cut, count);
+}
+
+/// An octet-counting frame had an unusable length; the connection reads by newline from there.
+pub fn syslog_framing_error(input: &str, peer: &str) {
+    add(&COUNTERS.syslog_framing_errors, 1);
+    tracing::debug!(target: "logpipe::input", input, peer, "bad octet-counting frame; reading by newline from here");
+}
+
+/// A client sent a message far past `max_message_bytes` with no newline and no usable octet
+/// count; it was cut and the connection closed.
+pub fn syslog_garbage_disconnect(input: &str, peer: &str, max_message_bytes: usize) {
+    add(&COUNTERS.syslog_garbage_disconnects, 1);
+    tracing::warn!(target: "logpipe::input", input, peer, max_message_bytes, "syslog client sent an endless message without framing; disconnected");
+}
+
+/// Accepting a connection failed (out of file descriptors, ...); the listener goes on.
+pub fn syslog_accept_failed(input: &str, error: &dyn std::fmt::Display) {
+    if SYSLOG_CONN_ERROR_LOG.allow() {
+        tracing::warn!(target: "logpipe::input", input, %error, "accepting a syslog connection failed");
+    }
 }

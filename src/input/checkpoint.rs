@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// Key prefix of entries kept for files truncated in place (see [`CheckpointStore::retire`]).
+pub const RETIRED_PREFIX: &str = "retired:";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointEntry {
     /// Stable stream key of the file (part of each document `_id`).
@@ -20,6 +23,19 @@ pub struct CheckpointEntry {
     pub path: String,
     /// Unix seconds of the last update.
     pub updated: i64,
+    /// Hash of the file's first `fingerprint_len` bytes (decompressed, for `.gz`): tells the
+    /// same file from a new one that got a recycled inode, and finds a rotated file again after
+    /// it was compressed.
+    #[serde(default)]
+    pub fingerprint: u64,
+    #[serde(default)]
+    pub fingerprint_len: u32,
+    /// A finished archive (`.gz`): read whole and acknowledged.
+    #[serde(default)]
+    pub done: bool,
+    /// Unix seconds when a scan last found the file.
+    #[serde(default)]
+    pub seen: i64,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -125,11 +141,85 @@ impl CheckpointStore {
                         offset,
                         path: path.to_string(),
                         updated: now,
+                        fingerprint: 0,
+                        fingerprint_len: 0,
+                        done: false,
+                        seen: now,
                     },
                 );
                 self.dirty = true;
             }
         }
+    }
+
+    pub fn set_fingerprint(&mut self, key: &str, fingerprint: u64, len: usize) {
+        if let Some(e) = self.files.get_mut(key) {
+            let len = len.min(u32::MAX as usize) as u32;
+            if e.fingerprint != fingerprint || e.fingerprint_len != len {
+                e.fingerprint = fingerprint;
+                e.fingerprint_len = len;
+                self.dirty = true;
+            }
+        }
+    }
+
+    pub fn set_done(&mut self, key: &str) {
+        if let Some(e) = self.files.get_mut(key) {
+            if !e.done {
+                e.done = true;
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// Records that a scan found the file; written at most once a minute per file, so a large
+    /// glob does not rewrite the checkpoint on every scan.
+    pub fn touch(&mut self, key: &str, now: i64) {
+        if let Some(e) = self.files.get_mut(key) {
+            if now - e.seen >= 60 {
+                e.seen = now;
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// An entry of another file with the same full-length fingerprint (a rotated file that was
+    /// compressed, or the copy `copytruncate` made), with its key. `retired_only` limits the
+    /// search to the state files had when they were truncated in place.
+    pub fn find_by_fingerprint(
+        &self,
+        fingerprint: u64,
+        len: usize,
+        retired_only: bool,
+    ) -> Option<(&str, &CheckpointEntry)> {
+        self.files
+            .iter()
+            .filter(|(k, _)| !retired_only || k.starts_with(RETIRED_PREFIX))
+            .find(|(_, e)| e.fingerprint_len as usize == len && e.fingerprint == fingerprint)
+            .map(|(k, e)| (k.as_str(), e))
+    }
+
+    /// Keeps the state a file had before it was truncated in place, under a key of its own, so
+    /// the copy `copytruncate` made can resume where reading stopped instead of starting over.
+    pub fn retire(&mut self, key: &str, now: i64) {
+        if let Some(e) = self.files.get(key).cloned() {
+            let mut e = e;
+            e.seen = now;
+            self.files
+                .insert(format!("{RETIRED_PREFIX}{}", e.stream_key), e);
+            self.dirty = true;
+        }
+    }
+
+    /// Forgets files no scan has found since `before` (unix seconds), except `keep`.
+    pub fn purge_unseen(&mut self, before: i64, keep: &dyn Fn(&str) -> bool) -> usize {
+        let n = self.files.len();
+        self.files.retain(|k, e| e.seen >= before || keep(k));
+        let removed = n - self.files.len();
+        if removed > 0 {
+            self.dirty = true;
+        }
+        removed
     }
 
     pub fn remove(&mut self, key: &str) {

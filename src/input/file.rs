@@ -1,29 +1,46 @@
-//! `type = "file"`: tails files named by paths or globs.
+//! `type = "file"`: tails files named by paths or globs, through rotation, truncation and
+//! restarts.
 //!
 //! The tailer is a plain thread (file reads block; keeping them off the async runtime is the
 //! point). It polls: every `poll_interval_ms` it reads what was appended to each open file, and
 //! every `glob_interval_ms` it looks for new files matching the globs. Only complete lines are
 //! sent; a line still being written waits for its newline.
 //!
-//! Files are identified by device and inode. Each known file has a checkpoint entry holding its
-//! stream key (persisted before its first record is sent, so document ids survive restarts) and
-//! the offset up to which the output acknowledged every record. A restart resumes there.
-//! A file that shrank below the read offset was truncated in place and is read again from 0.
+//! Identity: a file is its device and inode plus a fingerprint of its first bytes. The inode
+//! follows a file through renames (`access.log` -> `access.log.1` keeps being read to its end);
+//! the fingerprint tells a recycled inode from the file that had it, and recognises a rotated
+//! file again once it was compressed (`access.log.2.gz` resumes where `access.log.2` stopped
+//! instead of being read twice). Each known file has a checkpoint entry: its stream key
+//! (persisted before its first record is sent, so document ids survive restarts) and the offset
+//! up to which the output acknowledged every record.
+//!
+//! Truncation in place (`copytruncate`): when a file shrinks below the read offset, everything
+//! now in it is new; it is read from 0 under a new stream key (the old ids must not swallow the
+//! new lines). The state it had is kept as a retired entry, so when the glob also matches the
+//! copy (`access.log.1`), the copy is read only from where reading had stopped. The one race no
+//! tailer can close: lines written after the copy was taken and before the truncation exist
+//! nowhere any more (see README, "Rotation").
+//!
+//! Bounded resources: files are opened only while they have unread data; a file idle for
+//! `close_inactive_secs` is closed and reopened when it grows; at most `max_open_files` are open
+//! at once (the rest wait for a free slot at the next scan).
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flate2::read::MultiGzDecoder;
 use serde::Deserialize;
 
 use super::assemble::Assembler;
-use super::checkpoint::CheckpointStore;
+use super::checkpoint::{CheckpointEntry, CheckpointStore};
 use super::{Input, InputConfig, InputContext, InputError, InputRegistration};
 use crate::output::BoxFuture;
-use crate::pipeline::ack::StreamAcks;
+use crate::pipeline::ack::{BatchAck, StreamAcks};
 use crate::pipeline::batch::{RawBatch, StreamContext};
 use crate::telemetry;
 
@@ -44,9 +61,14 @@ pub enum StartAt {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileInputConfig {
-    /// Files to read: paths or glob patterns (`/var/log/nginx/*.log`).
+    /// Files to read: paths or glob patterns (`/var/log/nginx/*.log`). Files ending in `.gz`
+    /// are decompressed as they are read.
     pub paths: Vec<String>,
-    /// Where to start in files seen for the first time: `beginning` or `end`.
+    /// Glob patterns of paths never to read, even when `paths` matches them.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Where to start in files seen for the first time: `beginning` or `end`. Files that
+    /// appear while logpipe runs are always read from the beginning.
     #[serde(default)]
     pub start_at: StartAt,
     /// How often open files are checked for new data, in milliseconds.
@@ -55,6 +77,19 @@ pub struct FileInputConfig {
     /// How often the globs are expanded again to find new files, in milliseconds.
     #[serde(default = "default_glob_ms")]
     pub glob_interval_ms: u64,
+    /// Files not modified for this many seconds and never read before are skipped.
+    #[serde(default)]
+    pub ignore_older_secs: Option<u64>,
+    /// A file without new data for this many seconds is closed (its descriptor released) and
+    /// opened again when it grows.
+    #[serde(default = "default_close_inactive")]
+    pub close_inactive_secs: u64,
+    /// Checkpoint entries of files no scan has found for this many seconds are forgotten.
+    #[serde(default = "default_clean_removed")]
+    pub clean_removed_after_secs: u64,
+    /// Most files open at once; further files wait for a free slot.
+    #[serde(default = "default_max_open")]
+    pub max_open_files: usize,
 }
 
 fn default_poll_ms() -> u64 {
@@ -62,6 +97,15 @@ fn default_poll_ms() -> u64 {
 }
 fn default_glob_ms() -> u64 {
     2000
+}
+fn default_close_inactive() -> u64 {
+    300
+}
+fn default_clean_removed() -> u64 {
+    7 * 24 * 3600
+}
+fn default_max_open() -> usize {
+    1024
 }
 
 impl InputConfig for FileInputConfig {
@@ -72,8 +116,14 @@ impl InputConfig for FileInputConfig {
         for p in &self.paths {
             glob::Pattern::new(p).map_err(|e| format!("`paths`: invalid glob `{p}`: {e}"))?;
         }
+        for p in &self.exclude {
+            glob::Pattern::new(p).map_err(|e| format!("`exclude`: invalid glob `{p}`: {e}"))?;
+        }
         if self.poll_interval_ms == 0 || self.glob_interval_ms == 0 {
             return Err("`poll_interval_ms` and `glob_interval_ms` must be > 0".into());
+        }
+        if self.max_open_files == 0 {
+            return Err("`max_open_files` must be > 0".into());
         }
         Ok(())
     }
@@ -112,11 +162,19 @@ impl Input for FileInput {
 const READ_CHUNK: usize = 256 * 1024;
 /// How often acknowledged offsets are written to the checkpoint file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// Bytes of a file's head that make its fingerprint.
+pub const FINGERPRINT_BYTES: usize = 1024;
+
+enum Source {
+    Plain(File),
+    /// Decompressed as read; offsets count decompressed bytes.
+    Gzip(Box<MultiGzDecoder<File>>),
+}
 
 struct TailedFile {
     key: String,
     path: PathBuf,
-    file: File,
+    source: Source,
     stream: Arc<StreamContext>,
     acks: Arc<StreamAcks>,
     /// Bytes consumed from the file (complete lines sent, or the partial line held).
@@ -128,18 +186,70 @@ struct TailedFile {
     /// The current line passed `max_line_bytes`: its rest is skipped up to the newline.
     skipping: bool,
     truncated_partial: bool,
-    /// Path no longer matches / file gone: read to the end, then drop.
+    /// Found by the last scan; a file that is not (deleted, renamed away) is read to its end
+    /// through the open descriptor, then closed.
     seen_in_last_scan: bool,
     /// Envelopes and multi-line records of this file.
     assembler: Assembler,
+    /// Last time new bytes arrived, for `close_inactive_secs`.
+    last_data: Instant,
+    /// A `.gz` read to its end.
+    finished: bool,
+    /// Fingerprint of the file's first `fingerprint_len` bytes, as first read.
+    fingerprint: u64,
+    fingerprint_len: usize,
+}
+
+impl TailedFile {
+    fn is_gz(&self) -> bool {
+        matches!(self.source, Source::Gzip(_))
+    }
+
+    fn quiet(&self) -> bool {
+        self.acks.in_flight() == 0 && !self.assembler.has_pending()
+    }
 }
 
 struct Tailer {
     config: FileInputConfig,
+    exclude: Vec<glob::Pattern>,
     ctx: InputContext,
     store: CheckpointStore,
     files: HashMap<String, TailedFile>,
     buf: Vec<u8>,
+}
+
+fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn is_gz_path(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "gz")
+}
+
+/// The first [`FINGERPRINT_BYTES`] of a file (decompressed for `.gz`), or fewer when shorter.
+fn read_head(path: &Path, gz: bool) -> std::io::Result<Vec<u8>> {
+    let file = File::open(path)?;
+    let mut head = Vec::with_capacity(FINGERPRINT_BYTES);
+    if gz {
+        MultiGzDecoder::new(file)
+            .take(FINGERPRINT_BYTES as u64)
+            .read_to_end(&mut head)?;
+    } else {
+        file.take(FINGERPRINT_BYTES as u64).read_to_end(&mut head)?;
+    }
+    Ok(head)
+}
+
+fn fingerprint(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
+/// True when `head` starts with the bytes the entry's fingerprint was taken from.
+fn same_file(entry: &CheckpointEntry, head: &[u8]) -> bool {
+    let n = entry.fingerprint_len as usize;
+    head.get(..n)
+        .is_some_and(|prefix| fingerprint(prefix) == entry.fingerprint)
 }
 
 impl Tailer {
@@ -150,13 +260,27 @@ impl Tailer {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
+        let exclude = config
+            .exclude
+            .iter()
+            .filter_map(|p| glob::Pattern::new(p).ok())
+            .collect();
         Ok(Tailer {
             config,
+            exclude,
             ctx,
             store,
             files: HashMap::new(),
             buf: vec![0; READ_CHUNK],
         })
+    }
+
+    fn checkpoint_error(&self, e: impl std::fmt::Display) -> InputError {
+        InputError::Checkpoint {
+            input: self.ctx.id.clone(),
+            path: self.store.path().display().to_string(),
+            message: e.to_string(),
+        }
     }
 
     fn run(mut self) -> Result<(), InputError> {
@@ -233,7 +357,11 @@ impl Tailer {
         }
     }
 
-    /// Expands the globs and opens files not tailed yet.
+    fn excluded(&self, path: &Path) -> bool {
+        self.exclude.iter().any(|p| p.matches_path(path))
+    }
+
+    /// Expands the globs and opens the files that have something to read.
     fn scan(&mut self, first_scan: bool) -> Result<(), InputError> {
         for f in self.files.values_mut() {
             f.seen_in_last_scan = false;
@@ -252,8 +380,13 @@ impl Tailer {
         }
         found.sort();
         found.dedup();
+        let now = now_unix();
         let mut new_entries = false;
+        let mut waiting_for_slot = 0usize;
         for path in found {
+            if self.excluded(&path) {
+                continue;
+            }
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
             };
@@ -265,22 +398,74 @@ impl Tailer {
                 f.seen_in_last_scan = true;
                 continue;
             }
-            let file = match File::open(&path) {
-                Ok(f) => f,
+            let gz = is_gz_path(&path);
+            let len = meta.len();
+            // Cheap check first: a known file that has not grown needs no open at all.
+            if let Some(e) = self.store.get(&key) {
+                if (e.done || (!gz && e.offset == len))
+                    && e.fingerprint_len as usize <= len as usize
+                {
+                    self.store.touch(&key, now);
+                    continue;
+                }
+            }
+            let head = match read_head(&path, gz) {
+                Ok(h) => h,
                 Err(e) => {
                     telemetry::file_error(&self.ctx.id, &path.display().to_string(), &e);
                     continue;
                 }
             };
-            let len = meta.len();
-            let (stream_key, offset) = match self.store.get(&key) {
-                Some(cp) if cp.offset <= len => (cp.stream_key, cp.offset),
-                // The file is shorter than what we acknowledged: truncated while we were away.
-                Some(cp) => (cp.stream_key, 0),
+            let mut known = self
+                .store
+                .get(&key)
+                .filter(|e| same_file(e, &head))
+                .cloned();
+            if known.is_none() && head.len() == FINGERPRINT_BYTES {
+                // Content we read before under another inode: a rotated file now compressed
+                // (any entry), or the copy `copytruncate` made of a file truncated since (only
+                // retired entries: two live files may share a long identical header).
+                known = self
+                    .store
+                    .find_by_fingerprint(fingerprint(&head), FINGERPRINT_BYTES, !gz)
+                    .map(|(_, e)| e.clone());
+            }
+            if let Some(e) = &known {
+                if e.done || (!gz && e.offset == len) {
+                    self.store.touch(&key, now);
+                    continue;
+                }
+                if self
+                    .files
+                    .values()
+                    .any(|f| f.stream.stream_key == e.stream_key)
+                {
+                    // The same content is open under another name (rotated, not yet closed).
+                    continue;
+                }
+            } else if let Some(max_age) = self.config.ignore_older_secs {
+                let old = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| m.elapsed().ok())
+                    .is_some_and(|age| age.as_secs() > max_age);
+                if old {
+                    continue;
+                }
+            }
+            if self.files.len() >= self.config.max_open_files {
+                waiting_for_slot += 1;
+                continue;
+            }
+            let (stream_key, offset) = match &known {
+                Some(e) if gz || e.offset <= len => (e.stream_key, e.offset),
+                // Shorter than what was acknowledged: replaced while we were away. Its content
+                // is new and gets a stream of its own.
+                Some(_) => (rand::random::<u64>(), 0),
                 None => {
                     // Files present at the first scan honour `start_at`; files appearing later
                     // are new and read whole, or their first lines would be lost.
-                    let start = if first_scan && self.config.start_at == StartAt::End {
+                    let start = if first_scan && self.config.start_at == StartAt::End && !gz {
                         len
                     } else {
                         0
@@ -288,8 +473,18 @@ impl Tailer {
                     (rand::random::<u64>(), start)
                 }
             };
+            let source = match open_source(&path, gz, offset) {
+                Ok(s) => s,
+                Err(e) => {
+                    telemetry::file_error(&self.ctx.id, &path.display().to_string(), &e);
+                    continue;
+                }
+            };
             let path_str = path.to_string_lossy().into_owned();
             self.store.set(&key, stream_key, offset, &path_str);
+            self.store
+                .set_fingerprint(&key, fingerprint(&head), head.len());
+            self.store.touch(&key, now);
             new_entries = true;
             telemetry::file_opened(&self.ctx.id, &path_str, offset);
             let stream = Arc::new(StreamContext {
@@ -302,7 +497,7 @@ impl Tailer {
                 TailedFile {
                     key,
                     path,
-                    file,
+                    source,
                     stream,
                     acks: StreamAcks::new(offset, None),
                     read_offset: offset,
@@ -312,46 +507,106 @@ impl Tailer {
                     truncated_partial: false,
                     seen_in_last_scan: true,
                     assembler: Assembler::new(self.ctx.assembly.clone()),
+                    last_data: Instant::now(),
+                    finished: false,
+                    fingerprint: fingerprint(&head),
+                    fingerprint_len: head.len(),
                 },
             );
         }
+        if waiting_for_slot > 0 {
+            telemetry::files_waiting_for_slot(
+                &self.ctx.id,
+                waiting_for_slot,
+                self.config.max_open_files,
+            );
+        }
+        let before = now - self.config.clean_removed_after_secs as i64;
+        let open: std::collections::HashSet<String> = self.files.keys().cloned().collect();
+        if self.store.purge_unseen(before, &|k| open.contains(k)) > 0 {
+            new_entries = true;
+        }
         if new_entries {
             // The stream key of each new file must be durable before any of its ids is used.
-            self.store.save().map_err(|e| InputError::Checkpoint {
-                input: self.ctx.id.clone(),
-                path: self.store.path().display().to_string(),
-                message: e.to_string(),
-            })?;
+            self.store.save().map_err(|e| self.checkpoint_error(e))?;
         }
         Ok(())
     }
 
+    /// Closes a file whose work is done; its checkpoint entry stays.
+    fn close(&mut self, key: &str, reason: &str) {
+        if let Some(f) = self.files.remove(key) {
+            self.store.set(
+                &f.key,
+                f.stream.stream_key,
+                f.acks.acked_offset(),
+                &f.path.to_string_lossy(),
+            );
+            if f.finished {
+                self.store.set_done(&f.key);
+            }
+            telemetry::file_closed(&self.ctx.id, &f.path.display().to_string(), reason);
+        }
+    }
+
     fn read_file(&mut self, key: &str) -> std::io::Result<Progress> {
+        let close_inactive = Duration::from_secs(self.config.close_inactive_secs);
         let Some(f) = self.files.get_mut(key) else {
             return Ok(Progress::Idle);
         };
-        let len = f.file.metadata()?.len();
-        if len < f.read_offset {
-            // Truncated in place (copytruncate): everything now in the file is new.
-            telemetry::file_closed(
-                &self.ctx.id,
-                &f.path.display().to_string(),
-                "truncated; reading from 0",
-            );
-            f.read_offset = 0;
-            f.partial.clear();
-            f.partial_start = 0;
-            f.skipping = false;
-            f.truncated_partial = false;
-            f.assembler.reset();
+        let mut at_end = f.finished;
+        if let Source::Plain(file) = &mut f.source {
+            let len = file.metadata()?.len();
+            // Shrinking is the usual sign of a truncation; a changed head catches the file that
+            // was truncated and grew past the old offset between two polls.
+            let rewritten = len > f.read_offset && f.fingerprint_len > 0 && {
+                let mut head = vec![0u8; f.fingerprint_len];
+                file.read_exact_at(&mut head, 0).is_ok() && fingerprint(&head) != f.fingerprint
+            };
+            if len < f.read_offset || rewritten {
+                // The retired state must carry the fingerprint of what was read, or the copy
+                // cannot be recognised.
+                self.store
+                    .set_fingerprint(key, f.fingerprint, f.fingerprint_len);
+                self.store.set(
+                    key,
+                    f.stream.stream_key,
+                    f.acks.acked_offset(),
+                    &f.path.to_string_lossy(),
+                );
+                // Truncated in place (copytruncate): everything now in the file is new, and
+                // must not share ids with what was there before.
+                self.store.retire(key, now_unix());
+                let stream_key = rand::random::<u64>();
+                f.stream = Arc::new(StreamContext {
+                    input_index: f.stream.input_index,
+                    stream_key,
+                    file_path: f.stream.file_path.clone(),
+                });
+                f.acks = StreamAcks::new(0, None);
+                f.read_offset = 0;
+                f.partial.clear();
+                f.partial_start = 0;
+                f.skipping = false;
+                f.truncated_partial = false;
+                f.fingerprint_len = 0;
+                f.fingerprint = fingerprint(b"");
+                f.assembler.reset();
+                self.store
+                    .set(key, stream_key, 0, &f.path.to_string_lossy());
+                self.store.set_fingerprint(key, fingerprint(b""), 0);
+                telemetry::file_truncated(&self.ctx.id, &f.path.display().to_string());
+                self.store.save().map_err(std::io::Error::other)?;
+            }
+            at_end = len == f.read_offset;
+            if !at_end {
+                file.seek(SeekFrom::Start(f.read_offset))?;
+            }
         }
-        if len == f.read_offset {
+        if at_end {
             // Nothing new: a record waiting for continuation lines goes once its time is up.
-            let mut batch = RawBatch::new(
-                f.stream.clone(),
-                crate::pipeline::ack::BatchAck::untracked(),
-            );
-            if f.seen_in_last_scan {
+            let mut batch = RawBatch::new(f.stream.clone(), BatchAck::untracked());
+            if f.seen_in_last_scan && !f.finished {
                 f.assembler.flush_expired(&mut batch);
             } else {
                 f.assembler.flush(&mut batch);
@@ -363,39 +618,37 @@ impl Tailer {
                     Progress::ChannelClosed
                 });
             }
-            if !f.seen_in_last_scan && f.acks.in_flight() == 0 {
-                // Gone from the globs (deleted or renamed away) and read to its end.
-                let f = self.files.remove(key);
-                if let Some(f) = f {
-                    self.store.set(
-                        &f.key,
-                        f.stream.stream_key,
-                        f.acks.acked_offset(),
-                        &f.path.to_string_lossy(),
+            if f.quiet() {
+                if f.finished {
+                    self.close(key, "archive read to its end");
+                } else if !f.seen_in_last_scan {
+                    self.close(
+                        key,
+                        "no longer matched (deleted or renamed away), read to its end",
                     );
-                    telemetry::file_closed(
-                        &self.ctx.id,
-                        &f.path.display().to_string(),
-                        "no longer matched",
-                    );
+                } else if f.last_data.elapsed() >= close_inactive {
+                    self.close(key, "inactive");
                 }
             }
             return Ok(Progress::Idle);
         }
-        f.file.seek(SeekFrom::Start(f.read_offset))?;
         let max = self.ctx.max_line_bytes;
-        let mut batch = RawBatch::new(
-            f.stream.clone(),
-            crate::pipeline::ack::BatchAck::untracked(),
-        );
+        let mut batch = RawBatch::new(f.stream.clone(), BatchAck::untracked());
         let mut progressed = false;
         // Read at most a few chunks per visit so one busy file cannot starve the others.
         for _ in 0..8 {
-            let n = f.file.read(&mut self.buf)?;
+            let n = match &mut f.source {
+                Source::Plain(file) => file.read(&mut self.buf)?,
+                Source::Gzip(dec) => dec.read(&mut self.buf)?,
+            };
             if n == 0 {
+                if f.is_gz() {
+                    f.finished = true;
+                }
                 break;
             }
             progressed = true;
+            f.last_data = Instant::now();
             let mut data = &self.buf[..n];
             while !data.is_empty() {
                 match memchr::memchr(b'\n', data) {
@@ -439,15 +692,32 @@ impl Tailer {
             if batch.len() >= self.ctx.batch_events {
                 let full = std::mem::replace(
                     &mut batch,
-                    RawBatch::new(
-                        f.stream.clone(),
-                        crate::pipeline::ack::BatchAck::untracked(),
-                    ),
+                    RawBatch::new(f.stream.clone(), BatchAck::untracked()),
                 );
                 if !send(&self.ctx, &f.acks, full) {
                     return Ok(Progress::ChannelClosed);
                 }
             }
+        }
+        if let Source::Plain(file) = &f.source {
+            // A short file's fingerprint grows with it, up to the full head, as soon as the
+            // bytes are there: a truncation may come before the next checkpoint.
+            if f.fingerprint_len < FINGERPRINT_BYTES && f.read_offset as usize > f.fingerprint_len {
+                let mut head = vec![0u8; (f.read_offset as usize).min(FINGERPRINT_BYTES)];
+                if file.read_exact_at(&mut head, 0).is_ok() {
+                    f.fingerprint = fingerprint(&head);
+                    f.fingerprint_len = head.len();
+                    self.store
+                        .set_fingerprint(&f.key, f.fingerprint, f.fingerprint_len);
+                }
+            }
+        }
+        if f.finished && !f.partial.is_empty() {
+            // An archive's last line may lack its newline; there is no more to wait for.
+            let (start, end, cut) = (f.partial_start, f.read_offset, f.truncated_partial);
+            let line = std::mem::take(&mut f.partial);
+            f.assembler.push(&line, start, end, cut, &mut batch);
+            f.assembler.flush(&mut batch);
         }
         if !batch.is_empty() && !send(&self.ctx, &f.acks, batch) {
             return Ok(Progress::ChannelClosed);
@@ -457,6 +727,18 @@ impl Tailer {
         } else {
             Progress::Idle
         })
+    }
+}
+
+/// Opens a file positioned at `offset` (for `.gz`, that many decompressed bytes skipped).
+fn open_source(path: &Path, gz: bool, offset: u64) -> std::io::Result<Source> {
+    let file = File::open(path)?;
+    if gz {
+        let mut dec = Box::new(MultiGzDecoder::new(file));
+        std::io::copy(&mut (&mut *dec).take(offset), &mut std::io::sink())?;
+        Ok(Source::Gzip(dec))
+    } else {
+        Ok(Source::Plain(file))
     }
 }
 
@@ -477,7 +759,7 @@ fn send(ctx: &InputContext, acks: &Arc<StreamAcks>, mut batch: RawBatch) -> bool
     ctx.out.send(batch).is_ok()
 }
 
-/// Identity of a file that survives renames: device and inode.
+/// Device and inode: the part of a file's identity that survives renames.
 fn file_key(meta: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
     format!("{}:{}", meta.dev(), meta.ino())
@@ -511,6 +793,20 @@ mod tests {
         )
     }
 
+    fn test_config(paths: Vec<String>) -> FileInputConfig {
+        FileInputConfig {
+            paths,
+            exclude: Vec::new(),
+            start_at: StartAt::Beginning,
+            poll_interval_ms: 10,
+            glob_interval_ms: 10,
+            ignore_older_secs: None,
+            close_inactive_secs: 300,
+            clean_removed_after_secs: 3600,
+            max_open_files: 100,
+        }
+    }
+
     fn lines(batch: &RawBatch) -> Vec<(String, u64, bool)> {
         batch
             .records
@@ -532,12 +828,11 @@ mod tests {
         std::fs::write(&log, b"one\ntwo\nthree-is-long\npart").unwrap();
         let (tx, rx) = flume::bounded(100);
         let (c, _t) = ctx(dir.path(), tx, 5);
-        let cfg = FileInputConfig {
-            paths: vec![dir.path().join("*.log").to_string_lossy().into_owned()],
-            start_at: StartAt::Beginning,
-            poll_interval_ms: 10,
-            glob_interval_ms: 10,
-        };
+        let cfg = test_config(vec![dir
+            .path()
+            .join("*.log")
+            .to_string_lossy()
+            .into_owned()]);
         let mut t = Tailer::new(cfg, c).unwrap();
         t.scan(true).unwrap();
         let key = t.files.keys().next().unwrap().clone();
@@ -598,12 +893,7 @@ mod tests {
         c.assembly =
             crate::input::assemble::AssemblyRules::new(Some(Arc::new(TabJoined)), None, 100);
         c.assembly.flush_after = Duration::from_millis(50);
-        let cfg = FileInputConfig {
-            paths: vec![log.to_string_lossy().into_owned()],
-            start_at: StartAt::Beginning,
-            poll_interval_ms: 10,
-            glob_interval_ms: 10,
-        };
+        let cfg = test_config(vec![log.to_string_lossy().into_owned()]);
         let mut t = Tailer::new(cfg, c).unwrap();
         t.scan(true).unwrap();
         let key = t.files.keys().next().unwrap().clone();
@@ -630,18 +920,42 @@ mod tests {
     }
 
     #[test]
+    fn truncation_hidden_by_growth_is_caught_by_the_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("g.log");
+        std::fs::write(&log, b"old-1\nold-2\n").unwrap();
+        let (tx, rx) = flume::bounded(100);
+        let (c, _t) = ctx(dir.path(), tx, 100);
+        let mut t = Tailer::new(test_config(vec![log.to_string_lossy().into_owned()]), c).unwrap();
+        t.scan(true).unwrap();
+        let key = t.files.keys().next().unwrap().clone();
+        t.read_file(&key).unwrap();
+        let first = rx.try_recv().unwrap();
+        let old_stream = first.stream.stream_key;
+        // Truncated and rewritten longer than before, between two polls.
+        std::fs::write(&log, b"new-1\nnew-2\nnew-3\n").unwrap();
+        t.read_file(&key).unwrap();
+        let b = rx.try_recv().unwrap();
+        assert_eq!(
+            lines(&b),
+            vec![
+                ("new-1".into(), 0, false),
+                ("new-2".into(), 6, false),
+                ("new-3".into(), 12, false)
+            ],
+            "read from 0, not from the old offset"
+        );
+        assert_ne!(b.stream.stream_key, old_stream, "new content, new ids");
+    }
+
+    #[test]
     fn truncation_restarts_from_zero() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("b.log");
         std::fs::write(&log, b"aaaa\nbbbb\n").unwrap();
         let (tx, rx) = flume::bounded(100);
         let (c, _t) = ctx(dir.path(), tx, 100);
-        let cfg = FileInputConfig {
-            paths: vec![log.to_string_lossy().into_owned()],
-            start_at: StartAt::Beginning,
-            poll_interval_ms: 10,
-            glob_interval_ms: 10,
-        };
+        let cfg = test_config(vec![log.to_string_lossy().into_owned()]);
         let mut t = Tailer::new(cfg, c).unwrap();
         t.scan(true).unwrap();
         let key = t.files.keys().next().unwrap().clone();

@@ -236,11 +236,17 @@ pub fn append(path: &Path, text: &str) {
 /// Every document of a single-file run, paged with `search_after` on `log.offset` (unique per
 /// line of one file), so more than one search page can be checked.
 pub fn all_docs_by_offset(pattern: &str) -> Vec<Value> {
+    all_docs_sorted(pattern, "log.offset")
+}
+
+/// Every document, paged with `search_after` on `field`, a numeric field unique per document.
+pub fn all_docs_sorted(pattern: &str, field: &str) -> Vec<Value> {
     let _ = es_post(&format!("{pattern}/_refresh"), &Value::Null);
     let mut out = Vec::new();
     let mut after: Option<Value> = None;
     loop {
-        let mut q = serde_json::json!({"size": 5000, "sort": [{"log.offset": "asc"}], "query": {"match_all": {}}});
+        let mut q =
+            serde_json::json!({"size": 5000, "sort": [{field: "asc"}], "query": {"match_all": {}}});
         if let Some(a) = &after {
             q["search_after"] = serde_json::json!([a]);
         }
@@ -249,7 +255,12 @@ pub fn all_docs_by_offset(pattern: &str) -> Vec<Value> {
         if hits.is_empty() {
             return out;
         }
-        after = hits.last().map(|h| h["_source"]["log"]["offset"].clone());
+        after = hits.last().map(|h| {
+            field
+                .split('.')
+                .fold(&h["_source"], |v, seg| &v[seg])
+                .clone()
+        });
         out.extend(hits);
     }
 }
