@@ -228,6 +228,11 @@ impl CheckpointStore {
         }
     }
 
+    #[cfg(test)]
+    pub fn files_for_test(&self) -> impl Iterator<Item = &CheckpointEntry> {
+        self.files.values()
+    }
+
     pub fn is_dirty(&self) -> bool {
         self.dirty
     }

@@ -948,6 +948,110 @@ mod tests {
         assert_ne!(b.stream.stream_key, old_stream, "new content, new ids");
     }
 
+    fn gzip(path: &Path, text: &[u8]) {
+        let mut enc = flate2::write::GzEncoder::new(
+            std::fs::File::create(path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        enc.write_all(text).unwrap();
+        enc.finish().unwrap();
+    }
+
+    /// Runs the tailer until nothing more arrives; returns the lines sent, acknowledging them.
+    fn drain(t: &mut Tailer, rx: &flume::Receiver<RawBatch>) -> Vec<String> {
+        let mut got = Vec::new();
+        for _ in 0..20 {
+            t.scan(false).unwrap();
+            let keys: Vec<String> = t.files.keys().cloned().collect();
+            for k in keys {
+                t.read_file(&k).unwrap();
+            }
+            while let Ok(b) = rx.try_recv() {
+                got.extend(lines(&b).into_iter().map(|l| l.0));
+                b.ack.delivered();
+            }
+        }
+        t.checkpoint();
+        got
+    }
+
+    #[test]
+    fn gz_archives_are_read_and_rotated_compressed_files_not_read_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (0..60)
+            .map(|i| format!("line {i:04} of the live file, padded out a bit\n"))
+            .collect();
+        std::fs::write(dir.path().join("a.log"), &text).unwrap();
+        let (tx, rx) = flume::bounded(1000);
+        let (c, _t) = ctx(dir.path(), tx, 1000);
+        let glob = dir.path().join("*").to_string_lossy().into_owned();
+        let mut t = Tailer::new(test_config(vec![glob]), c).unwrap();
+        t.scan(true).unwrap();
+        assert_eq!(drain(&mut t, &rx).len(), 60);
+
+        // Rotated and compressed (the plain file gone), plus an archive never seen before whose
+        // last line has no newline.
+        gzip(&dir.path().join("a.log.1.gz"), text.as_bytes());
+        std::fs::remove_file(dir.path().join("a.log")).unwrap();
+        gzip(&dir.path().join("old.log.gz"), b"archived 1\narchived 2");
+        let got = drain(&mut t, &rx);
+        assert_eq!(
+            got,
+            vec!["archived 1".to_string(), "archived 2".to_string()],
+            "the compressed copy is not read again"
+        );
+        let done = t.store.files_for_test().filter(|e| e.done).count();
+        assert_eq!(done, 2, "both archives are marked done");
+        assert!(t.files.is_empty(), "finished archives are closed");
+    }
+
+    #[test]
+    fn ten_thousand_files_never_hold_more_than_max_open_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..10_000 {
+            std::fs::write(
+                dir.path().join(format!("f{i:05}.log")),
+                format!("line of file {i}\n"),
+            )
+            .unwrap();
+        }
+        let (tx, rx) = flume::bounded(100_000);
+        let (c, _t) = ctx(dir.path(), tx, 1000);
+        let mut cfg = test_config(vec![dir
+            .path()
+            .join("*.log")
+            .to_string_lossy()
+            .into_owned()]);
+        cfg.max_open_files = 500;
+        cfg.close_inactive_secs = 0;
+        let mut t = Tailer::new(cfg, c).unwrap();
+        let mut got = 0usize;
+        let mut most_open = 0usize;
+        for _ in 0..1000 {
+            t.scan(false).unwrap();
+            most_open = most_open.max(t.files.len());
+            let keys: Vec<String> = t.files.keys().cloned().collect();
+            for k in keys {
+                t.read_file(&k).unwrap();
+                while let Ok(b) = rx.try_recv() {
+                    got += b.len();
+                    b.ack.delivered();
+                }
+                // Read, acknowledged and quiet: the next visit closes it.
+                t.read_file(&k).unwrap();
+            }
+            if got == 10_000 && t.files.is_empty() {
+                break;
+            }
+        }
+        assert_eq!(got, 10_000, "every file read once");
+        assert!(
+            most_open <= 500,
+            "at most max_open_files descriptors, saw {most_open}"
+        );
+        assert!(t.files.is_empty());
+    }
+
     #[test]
     fn truncation_restarts_from_zero() {
         let dir = tempfile::tempdir().unwrap();
