@@ -177,7 +177,8 @@ pub fn files_waiting_for_slot(input: &str, waiting: usize, max_open_files: usize
 /// summed into the next message by the caller's counter.
 #[derive(Debug)]
 pub struct RateLimit {
-    /// Milliseconds since the Unix epoch of the last message let through (0: never).
+    /// Milliseconds (since the first use of any limiter, plus one) of the last message let
+    /// through; 0: never.
     last_ms: AtomicU64,
     interval_ms: u64,
 }
@@ -192,16 +193,19 @@ impl RateLimit {
 
     /// True when a message may be logged now (and records that it was).
     pub fn allow(&self) -> bool {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        // Monotonic, so a clock set back cannot silence the warning; +1 keeps 0 for "never".
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let now = START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_millis() as u64
+            + 1;
         let last = self.last_ms.load(Ordering::Relaxed);
         if last != 0 && now.saturating_sub(last) < self.interval_ms {
             return false;
         }
         self.last_ms
-            .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
     }
 }
@@ -209,6 +213,7 @@ impl RateLimit {
 static SYSLOG_UDP_DROP_LOG: RateLimit = RateLimit::new(10_000);
 static SYSLOG_REJECT_LOG: RateLimit = RateLimit::new(10_000);
 static SYSLOG_CONN_ERROR_LOG: RateLimit = RateLimit::new(1_000);
+static SYSLOG_GARBAGE_LOG: RateLimit = RateLimit::new(1_000);
 
 /// A syslog input is bound and receiving.
 pub fn syslog_listening(input: &str, mode: &str, address: &str) {
@@ -276,9 +281,12 @@ pub fn syslog_framing_error(input: &str, peer: &str) {
 }
 
 /// A client sent a message far past `max_message_bytes` with no newline and no usable octet
-/// count; it was cut and the connection closed.
+/// count; it was cut and the connection closed. Logged at most once a second.
 pub fn syslog_garbage_disconnect(input: &str, peer: &str, max_message_bytes: usize) {
     add(&COUNTERS.syslog_garbage_disconnects, 1);
+    if !SYSLOG_GARBAGE_LOG.allow() {
+        return;
+    }
     tracing::warn!(target: "logpipe::input", input, peer, max_message_bytes, "syslog client sent an endless message without framing; disconnected");
 }
 
@@ -286,5 +294,27 @@ pub fn syslog_garbage_disconnect(input: &str, peer: &str, max_message_bytes: usi
 pub fn syslog_accept_failed(input: &str, error: &dyn std::fmt::Display) {
     if SYSLOG_CONN_ERROR_LOG.allow() {
         tracing::warn!(target: "logpipe::input", input, %error, "accepting a syslog connection failed");
+    }
+}
+
+#[cfg(test)]
+mod syslog_telemetry_tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_lets_one_through_per_interval() {
+        let limit = RateLimit::new(60_000);
+        assert!(limit.allow());
+        assert!(!limit.allow());
+        let always = RateLimit::new(0);
+        assert!(always.allow() && always.allow());
+    }
+
+    #[test]
+    fn udp_drops_are_counted() {
+        let before = get(&COUNTERS.syslog_udp_dropped);
+        syslog_udp_dropped("test", 7);
+        syslog_udp_dropped("test", 3);
+        assert!(get(&COUNTERS.syslog_udp_dropped) >= before + 10);
     }
 }

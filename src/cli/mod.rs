@@ -167,6 +167,14 @@ fn check(config: &PipelineConfig) -> anyhow::Result<i32> {
             return Ok(EXIT_CONFIG);
         }
     };
+    // Inputs too: a TLS key that does not load is a configuration error, found here rather
+    // than at the first start.
+    for spec in &config.inputs {
+        if let Err(e) = spec.config.build() {
+            eprintln!("error: {}: {e}", config.path.display());
+            return Ok(EXIT_CONFIG);
+        }
+    }
     if let Err(e) = pipeline::build_chains(config, &output.encoder()) {
         eprintln!("error: {}: {e}", config.path.display());
         return Ok(EXIT_CONFIG);
@@ -224,6 +232,7 @@ fn parse_stdin(
         input_index: 0,
         stream_key: 0,
         file_path: None,
+        fields: Vec::new(),
     });
     let stdin = std::io::stdin();
     let mut reader = std::io::BufReader::with_capacity(1 << 16, stdin.lock());

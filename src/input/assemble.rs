@@ -249,6 +249,7 @@ mod tests {
                 input_index: 0,
                 stream_key: 0,
                 file_path: None,
+                fields: Vec::new(),
             }),
             BatchAck::untracked(),
         )

@@ -62,7 +62,9 @@ pub enum StartAt {
 #[serde(deny_unknown_fields)]
 pub struct FileInputConfig {
     /// Files to read: paths or glob patterns (`/var/log/nginx/*.log`). Files ending in `.gz`
-    /// are decompressed as they are read.
+    /// are decompressed as they are read. (Required for `file`; the `container` input
+    /// defaults it to the kubelet's `/var/log/containers/*.log`.)
+    #[serde(default)]
     pub paths: Vec<String>,
     /// Glob patterns of paths never to read, even when `paths` matches them.
     #[serde(default)]
@@ -131,23 +133,29 @@ impl InputConfig for FileInputConfig {
     fn build(&self) -> Result<Box<dyn Input>, InputError> {
         Ok(Box::new(FileInput {
             config: self.clone(),
+            path_fields: None,
         }))
     }
 }
 
+/// Derives per-file fields from a file's path (the container input's Kubernetes metadata).
+pub type PathFields = fn(&Path) -> Vec<(&'static str, Arc<str>)>;
+
 pub struct FileInput {
-    config: FileInputConfig,
+    pub config: FileInputConfig,
+    pub path_fields: Option<PathFields>,
 }
 
 impl Input for FileInput {
     fn run(self: Box<Self>, ctx: InputContext) -> BoxFuture<'static, Result<(), InputError>> {
         Box::pin(async move {
-            let config = self.config;
-            match tokio::task::spawn_blocking(move || {
-                Tailer::new(config, ctx).and_then(|t| t.run())
-            })
-            .await
-            {
+            let (config, path_fields) = (self.config, self.path_fields);
+            let tail = move || {
+                let mut t = Tailer::new(config, ctx)?;
+                t.path_fields = path_fields;
+                t.run()
+            };
+            match tokio::task::spawn_blocking(tail).await {
                 Ok(r) => r,
                 Err(e) => Err(InputError::Config {
                     input: "file".into(),
@@ -212,6 +220,7 @@ impl TailedFile {
 
 struct Tailer {
     config: FileInputConfig,
+    path_fields: Option<PathFields>,
     exclude: Vec<glob::Pattern>,
     ctx: InputContext,
     store: CheckpointStore,
@@ -267,6 +276,7 @@ impl Tailer {
             .collect();
         Ok(Tailer {
             config,
+            path_fields: None,
             exclude,
             ctx,
             store,
@@ -491,6 +501,7 @@ impl Tailer {
                 input_index: self.ctx.input_index,
                 stream_key,
                 file_path: Some(Arc::from(path_str.as_str())),
+                fields: self.path_fields.map(|f| f(&path)).unwrap_or_default(),
             });
             self.files.insert(
                 key.clone(),
@@ -582,6 +593,7 @@ impl Tailer {
                     input_index: f.stream.input_index,
                     stream_key,
                     file_path: f.stream.file_path.clone(),
+                    fields: f.stream.fields.clone(),
                 });
                 f.acks = StreamAcks::new(0, None);
                 f.read_offset = 0;

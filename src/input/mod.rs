@@ -7,8 +7,10 @@
 
 pub mod assemble;
 pub mod checkpoint;
+pub mod container;
 pub mod file;
 pub mod stdin;
+pub mod syslog;
 
 use std::fmt::Debug;
 use std::path::PathBuf;
@@ -47,6 +49,11 @@ pub trait InputConfig: Debug + Send + Sync {
     }
 
     fn build(&self) -> Result<Box<dyn Input>, InputError>;
+
+    /// Envelope of this input's lines when the pipeline file names none.
+    fn default_envelope(&self) -> Option<crate::parse::envelope::EnvelopeKind> {
+        None
+    }
 }
 
 pub trait Input: Send {
@@ -78,7 +85,12 @@ pub struct InputRegistration {
 }
 
 /// Every input type, by the `type` name of `[[inputs]]`.
-pub const INPUTS: &[InputRegistration] = &[file::REGISTRATION, stdin::REGISTRATION];
+pub const INPUTS: &[InputRegistration] = &[
+    file::REGISTRATION,
+    container::REGISTRATION,
+    stdin::REGISTRATION,
+    syslog::REGISTRATION,
+];
 
 pub fn kinds_list() -> String {
     INPUTS

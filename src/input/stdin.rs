@@ -49,6 +49,7 @@ pub async fn read_lines<R: tokio::io::AsyncRead + Unpin>(
         input_index: ctx.input_index,
         stream_key: rand::random(),
         file_path: None,
+        fields: Vec::new(),
     });
     let mut offset = 0u64;
     let mut line = Vec::with_capacity(4096);

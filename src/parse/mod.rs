@@ -10,7 +10,11 @@ pub mod decode;
 pub mod envelope;
 pub mod json;
 pub mod nginx_access;
+pub mod nginx_error;
+pub mod nginx_log_format;
 pub mod none;
+pub mod postgresql;
+pub mod syslog;
 pub mod timestamp;
 
 use std::borrow::Cow;
@@ -100,7 +104,10 @@ pub struct ParserRegistration {
 pub const PARSERS: &[ParserRegistration] = &[
     none::REGISTRATION,
     nginx_access::REGISTRATION,
+    nginx_error::REGISTRATION,
     json::REGISTRATION,
+    syslog::REGISTRATION,
+    postgresql::REGISTRATION,
 ];
 
 pub fn is_known(name: &str) -> bool {

@@ -19,18 +19,30 @@ use nom::character::complete::digit1;
 use nom::error::{Error as NomError, ErrorKind};
 use nom::{IResult, Parser as _};
 
-use super::timestamp::parse_nginx_time;
-use super::{ParseError, Parser, ParserOptions, ParserRegistration};
-use crate::event::{span_value, Event, Text, Timestamp, Value};
+use super::nginx_log_format::LogFormatParser;
+use super::timestamp::{parse_nginx_time, TimeZone};
+use super::{reject_foreign, ParseError, Parser, ParserOptions, ParserRegistration};
+use crate::event::{span_value, Event, FieldName, Text, Timestamp, Value};
 
 pub const REGISTRATION: ParserRegistration = ParserRegistration {
     name: "nginx_access",
-    description: "NGINX access log (`combined`, `main` with X-Forwarded-For, `common`)",
+    description: "NGINX access log (`combined`, `main` with X-Forwarded-For, `common`, or the `log_format` given)",
     build,
 };
 
-fn build(_: &ParserOptions) -> Result<Box<dyn Parser>, String> {
-    Ok(Box::new(NginxAccessParser))
+/// The `combined` reader unless the input configures a `log_format`, which is compiled here
+/// once (a bad format is a configuration error, reported before any line is read).
+fn build(options: &ParserOptions) -> Result<Box<dyn Parser>, String> {
+    reject_foreign(REGISTRATION.name, options, &["log_format"])?;
+    match options.log_format.as_deref() {
+        None => Ok(Box::new(NginxAccessParser)),
+        Some(format) => {
+            let zone = TimeZone::from_options(options)?;
+            let parser = LogFormatParser::compile(format, zone)
+                .map_err(|e| format!("nginx_access: invalid `log_format`: {e}"))?;
+            Ok(Box::new(parser))
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -54,13 +66,13 @@ const MAX_ADDRESS_TOKENS: usize = 64;
 
 /// A byte range of the line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Span {
-    start: usize,
-    end: usize,
+pub(crate) struct Span {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
 }
 
 impl Span {
-    fn value(self) -> Value {
+    pub(crate) fn value(self) -> Value {
         span_value(self.start, self.end)
     }
 }
@@ -192,7 +204,7 @@ fn number_or_dash(input: Input<'_>) -> IResult<Input<'_>, Option<Input<'_>>> {
     alt((digit1.map(Some), tag("-").map(|_| None))).parse(input)
 }
 
-fn to_i64(digits: Input<'_>) -> Option<i64> {
+pub(crate) fn to_i64(digits: Input<'_>) -> Option<i64> {
     digits.iter().try_fold(0i64, |acc, &d| {
         acc.checked_mul(10)?
             .checked_add(i64::from(d.wrapping_sub(b'0')))
@@ -299,14 +311,14 @@ fn parse_line(raw: &[u8]) -> Result<AccessLine, ParseError> {
 }
 
 /// `raw[span]` as text; spans always sit on ASCII delimiters, so the range is on char boundaries.
-fn slice(raw: &str, span: Span) -> &str {
+pub(crate) fn slice(raw: &str, span: Span) -> &str {
     raw.get(span.start..span.end).unwrap_or_default()
 }
 
 /// A string value for `s`: a span when `s` lies inside `raw` (no allocation), its own copy
 /// otherwise (text produced by unescaping lives in a separate allocation, so the address
 /// ranges cannot overlap).
-fn text_value(raw: &str, s: &str) -> Value {
+pub(crate) fn text_value(raw: &str, s: &str) -> Value {
     let start = (s.as_ptr() as usize).wrapping_sub(raw.as_ptr() as usize);
     if start <= raw.len() && s.len() <= raw.len() - start {
         span_value(start, start + s.len())
@@ -315,14 +327,14 @@ fn text_value(raw: &str, s: &str) -> Value {
     }
 }
 
-fn cow_value(raw: &str, s: Cow<'_, str>) -> Value {
+pub(crate) fn cow_value(raw: &str, s: Cow<'_, str>) -> Value {
     match s {
         Cow::Borrowed(b) => text_value(raw, b),
         Cow::Owned(o) => Value::owned_str(o),
     }
 }
 
-fn hex_val(b: Option<&u8>) -> Option<u8> {
+pub(crate) fn hex_val(b: Option<&u8>) -> Option<u8> {
     let b = *b?;
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -334,7 +346,7 @@ fn hex_val(b: Option<&u8>) -> Option<u8> {
 
 /// Undoes nginx's `\xHH` and the `\"` / `\\` escapes of other writers. Bytes that do not form
 /// UTF-8 once decoded (TLS records, Latin-1 user agents) are replaced with U+FFFD.
-fn unescape(s: &str) -> Cow<'_, str> {
+pub(crate) fn unescape(s: &str) -> Cow<'_, str> {
     let b = s.as_bytes();
     if memchr::memchr(b'\\', b).is_none() {
         return Cow::Borrowed(s);
@@ -388,14 +400,14 @@ fn is_tchar(b: u8) -> bool {
 
 /// The parts of a request line that looks like HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Request<'r> {
-    method: &'r str,
-    target: &'r str,
+pub(crate) struct Request<'r> {
+    pub(crate) method: &'r str,
+    pub(crate) target: &'r str,
     /// `1.1` for `HTTP/1.1`; `None` for HTTP/0.9 lines, which have no protocol.
-    version: Option<&'r str>,
+    pub(crate) version: Option<&'r str>,
 }
 
-fn http_version(proto: &str) -> Option<&str> {
+pub(crate) fn http_version(proto: &str) -> Option<&str> {
     let v = proto.strip_prefix("HTTP/")?;
     let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let ok = match v.split_once('.') {
@@ -407,7 +419,7 @@ fn http_version(proto: &str) -> Option<&str> {
 
 /// `METHOD TARGET HTTP/x.y`, or HTTP/0.9's `METHOD /path`. The protocol is taken from the end so
 /// a target with raw spaces (which nginx logs before rejecting it) still splits correctly.
-fn split_request(req: &str) -> Option<Request<'_>> {
+pub(crate) fn split_request(req: &str) -> Option<Request<'_>> {
     let (method, rest) = req.split_once(' ')?;
     if method.is_empty() || !method.bytes().all(is_tchar) {
         return None;
@@ -434,18 +446,18 @@ fn split_request(req: &str) -> Option<Request<'_>> {
 
 /// ECS `url.*` parts of a request target; every part borrows from the target.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct UrlParts<'r> {
-    scheme: Option<&'r str>,
-    domain: Option<&'r str>,
-    port: Option<u16>,
-    path: Option<&'r str>,
-    query: Option<&'r str>,
-    fragment: Option<&'r str>,
-    extension: Option<&'r str>,
+pub(crate) struct UrlParts<'r> {
+    pub(crate) scheme: Option<&'r str>,
+    pub(crate) domain: Option<&'r str>,
+    pub(crate) port: Option<u16>,
+    pub(crate) path: Option<&'r str>,
+    pub(crate) query: Option<&'r str>,
+    pub(crate) fragment: Option<&'r str>,
+    pub(crate) extension: Option<&'r str>,
 }
 
 /// `host`, `host:port`, `[v6]:port`, with any `user@` in front dropped.
-fn split_authority(authority: &str) -> (Option<&str>, Option<u16>) {
+pub(crate) fn split_authority(authority: &str) -> (Option<&str>, Option<u16>) {
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
         match v6.split_once(']') {
@@ -462,7 +474,7 @@ fn split_authority(authority: &str) -> (Option<&str>, Option<u16>) {
     ((!host.is_empty()).then_some(host), port)
 }
 
-fn url_parts<'r>(method: &str, target: &'r str) -> UrlParts<'r> {
+pub(crate) fn url_parts<'r>(method: &str, target: &'r str) -> UrlParts<'r> {
     let mut parts = UrlParts::default();
     let mut path_and_query = target;
     if method.eq_ignore_ascii_case("CONNECT") {
@@ -513,7 +525,7 @@ fn url_parts<'r>(method: &str, target: &'r str) -> UrlParts<'r> {
 /// (100.64/10), unique-local (fc00::/7), unspecified, multicast and the reserved 240/4.
 /// Documentation ranges count as public: they never occur in real traffic, and classing them as
 /// public keeps this to the ranges DESIGN.md names.
-fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -542,31 +554,45 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     !(ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() || unique_local || link_local)
 }
 
-fn address_entries(area: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn address_entries(area: &str) -> impl Iterator<Item = &str> {
     area.split([',', ' ', '"']).filter(|s| !s.is_empty())
 }
 
 /// ECS wants these as arrays even with one member.
-fn static_list(item: &'static str) -> Value {
+pub(crate) fn static_list(item: &'static str) -> Value {
     Value::Array(vec![Value::Str(Text::Static(item))])
 }
 
-fn emit(event: &mut Event, line: &AccessLine) {
-    event.timestamp = Some(line.time);
-    let Event { raw, fields, .. } = event;
-    let raw: &str = raw;
-    fields.reserve(24);
-    let mut put = |name: &'static str, value: Value| fields.push((Cow::Borrowed(name), value));
+/// The field list of an event, as the emit helpers shared with `nginx_log_format` and
+/// `nginx_error` append to it (borrowed apart from `raw`, which the spans point into).
+pub(crate) type Fields = Vec<(FieldName, Value)>;
 
-    put("message", span_value(0, raw.len()));
+#[inline]
+pub(crate) fn put(fields: &mut Fields, name: &'static str, value: Value) {
+    fields.push((Cow::Borrowed(name), value));
+}
 
-    // Source: the first public address of the list, else its first entry.
-    let area = slice(raw, line.addresses);
-    let mut count = 0usize;
+/// What the remote-address position names as the client: its first public address, else its
+/// first entry (DESIGN.md, "nginx.access").
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SourcePick<'a> {
+    pub(crate) address: Option<&'a str>,
+    pub(crate) ip: Option<IpAddr>,
+    /// `ip` is set and public.
+    pub(crate) public: bool,
+    /// Entries in the position; more than one means a proxy list.
+    pub(crate) entries: usize,
+}
+
+/// Reads the remote-address position in one pass; the list itself is only collected (by
+/// [`push_source`]) when there is one, so the common single address costs one IP parse.
+#[inline]
+pub(crate) fn pick_source(area: &str) -> SourcePick<'_> {
+    let mut pick = SourcePick::default();
     let mut first: Option<(&str, Option<IpAddr>)> = None;
     let mut public: Option<(&str, IpAddr)> = None;
     for entry in address_entries(area) {
-        count += 1;
+        pick.entries += 1;
         if public.is_some() && first.is_some() {
             continue;
         }
@@ -578,21 +604,105 @@ fn emit(event: &mut Event, line: &AccessLine) {
             public = Some((entry, ip));
         }
     }
-    let chosen = public.map(|(s, ip)| (s, Some(ip))).or(first);
-    if let Some((address, ip)) = chosen {
-        put("source.address", text_value(raw, address));
-        if let Some(ip) = ip {
-            put("source.ip", Value::Ip(ip));
+    pick.public = public.is_some();
+    if let Some((address, ip)) = public.map(|(s, ip)| (s, Some(ip))).or(first) {
+        pick.address = Some(address);
+        pick.ip = ip;
+    }
+    pick
+}
+
+/// `source.address`, `source.ip` (only for an IP address) and, for a proxy list,
+/// `nginx.access.remote_ip_list`.
+#[inline]
+pub(crate) fn push_source(raw: &str, fields: &mut Fields, area: &str, pick: &SourcePick<'_>) {
+    if let Some(address) = pick.address {
+        put(fields, "source.address", text_value(raw, address));
+        if let Some(ip) = pick.ip {
+            put(fields, "source.ip", Value::Ip(ip));
         }
     }
-    if count > 1 {
-        let list = address_entries(area).map(|e| text_value(raw, e)).collect();
-        put("nginx.access.remote_ip_list", Value::Array(list));
+    if pick.entries > 1 {
+        push_remote_list(raw, fields, area);
     }
+}
+
+pub(crate) fn push_remote_list(raw: &str, fields: &mut Fields, area: &str) {
+    let list = address_entries(area).map(|e| text_value(raw, e)).collect();
+    put(fields, "nginx.access.remote_ip_list", Value::Array(list));
+}
+
+/// The request line: method, `url.*` and version when it reads as HTTP, else the line as
+/// written in `nginx.access.request` (probes, TLS handshakes on a plain port, HTTP/0.9), so such
+/// requests still make a document. `written` is the span as logged, `decoded` its unescaped
+/// text (a slice of `raw` when nothing needed unescaping).
+#[inline]
+pub(crate) fn push_request(raw: &str, fields: &mut Fields, written: Span, decoded: &str) {
+    match split_request(decoded) {
+        Some(req) => {
+            put(fields, "http.request.method", text_value(raw, req.method));
+            put(fields, "url.original", text_value(raw, req.target));
+            push_url_parts(raw, fields, url_parts(req.method, req.target));
+            match req.version {
+                Some(v) => put(fields, "http.version", text_value(raw, v)),
+                None => put(fields, "nginx.access.request", written.value()),
+            }
+        }
+        // Not HTTP: keep it as written, escapes included; decoded TLS bytes are unreadable.
+        None => put(fields, "nginx.access.request", written.value()),
+    }
+}
+
+#[inline]
+pub(crate) fn push_url_parts(raw: &str, fields: &mut Fields, url: UrlParts<'_>) {
+    let optional = [
+        ("url.scheme", url.scheme),
+        ("url.domain", url.domain),
+        ("url.path", url.path),
+        ("url.query", url.query),
+        ("url.fragment", url.fragment),
+    ];
+    for (name, part) in optional {
+        if let Some(part) = part {
+            put(fields, name, text_value(raw, part));
+        }
+    }
+    if let Some(port) = url.port {
+        put(fields, "url.port", Value::Int(i64::from(port)));
+    }
+    if let Some(ext) = url.extension {
+        let value = if ext.bytes().any(|b| b.is_ascii_uppercase()) {
+            Value::owned_str(ext.to_ascii_lowercase())
+        } else {
+            text_value(raw, ext)
+        };
+        put(fields, "url.extension", value);
+    }
+}
+
+/// `http.response.status_code` and the `event.outcome` ECS derives from it.
+#[inline]
+pub(crate) fn push_status(fields: &mut Fields, status: i64) {
+    put(fields, "http.response.status_code", Value::Int(status));
+    let outcome = if status < 400 { "success" } else { "failure" };
+    put(fields, "event.outcome", Value::Str(Text::Static(outcome)));
+}
+
+fn emit(event: &mut Event, line: &AccessLine) {
+    event.timestamp = Some(line.time);
+    let Event { raw, fields, .. } = event;
+    let raw: &str = raw;
+    fields.reserve(24);
+
+    put(fields, "message", span_value(0, raw.len()));
+
+    let area = slice(raw, line.addresses);
+    let pick = pick_source(area);
+    push_source(raw, fields, area, &pick);
 
     let user = slice(raw, line.user);
     if !user.is_empty() && user != "-" {
-        put("user.name", cow_value(raw, unescape(user)));
+        put(fields, "user.name", cow_value(raw, unescape(user)));
     }
 
     let raw_request = slice(raw, line.request.span);
@@ -602,51 +712,14 @@ fn emit(event: &mut Event, line: &AccessLine) {
         } else {
             Cow::Borrowed(raw_request)
         };
-        match split_request(&decoded) {
-            Some(req) => {
-                put("http.request.method", text_value(raw, req.method));
-                put("url.original", text_value(raw, req.target));
-                let url = url_parts(req.method, req.target);
-                let optional = [
-                    ("url.scheme", url.scheme),
-                    ("url.domain", url.domain),
-                    ("url.path", url.path),
-                    ("url.query", url.query),
-                    ("url.fragment", url.fragment),
-                ];
-                for (name, part) in optional {
-                    if let Some(part) = part {
-                        put(name, text_value(raw, part));
-                    }
-                }
-                if let Some(port) = url.port {
-                    put("url.port", Value::Int(i64::from(port)));
-                }
-                if let Some(ext) = url.extension {
-                    let value = if ext.bytes().any(|b| b.is_ascii_uppercase()) {
-                        Value::owned_str(ext.to_ascii_lowercase())
-                    } else {
-                        text_value(raw, ext)
-                    };
-                    put("url.extension", value);
-                }
-                match req.version {
-                    Some(v) => put("http.version", text_value(raw, v)),
-                    None => put("nginx.access.request", line.request.span.value()),
-                }
-            }
-            // Not HTTP: keep it as written, escapes included; decoded TLS bytes are unreadable.
-            None => put("nginx.access.request", line.request.span.value()),
-        }
+        push_request(raw, fields, line.request.span, &decoded);
     }
 
     if let Some(status) = line.status {
-        put("http.response.status_code", Value::Int(status));
-        let outcome = if status < 400 { "success" } else { "failure" };
-        put("event.outcome", Value::Str(Text::Static(outcome)));
+        push_status(fields, status);
     }
     if let Some(bytes) = line.body_bytes {
-        put("http.response.body.bytes", Value::Int(bytes));
+        put(fields, "http.response.body.bytes", Value::Int(bytes));
     }
     let quoted_fields = [
         ("http.request.referrer", line.referrer),
@@ -655,14 +728,14 @@ fn emit(event: &mut Event, line: &AccessLine) {
     ];
     for (name, q) in quoted_fields {
         if let Some(text) = q.and_then(|q| field_text(raw, q)) {
-            put(name, cow_value(raw, text));
+            put(fields, name, cow_value(raw, text));
         }
     }
     if let Some(extra) = line.extra {
-        put("nginx.access.extra", extra.value());
+        put(fields, "nginx.access.extra", extra.value());
     }
-    put("event.category", static_list("web"));
-    put("event.type", static_list("access"));
+    put(fields, "event.category", static_list("web"));
+    put(fields, "event.type", static_list("access"));
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ pub struct StreamContext {
     pub stream_key: u64,
     /// `log.file.path`, for file inputs.
     pub file_path: Option<Arc<str>>,
+    /// Fields every record of the stream carries (Kubernetes metadata from a container log's
+    /// path), as (ECS name, value).
+    pub fields: Vec<(&'static str, Arc<str>)>,
 }
 
 /// One record inside a [`RawBatch`].

@@ -128,7 +128,7 @@ pub async fn run(config: PipelineConfig, options: RunOptions) -> Result<(), Pipe
             max_line_bytes: spec.common.max_line_bytes,
             assembly: crate::input::assemble::AssemblyRules::new(
                 chains.get(index).map(|c| c.parser.clone()),
-                spec.common.envelope,
+                spec.common.envelope.or(spec.config.default_envelope()),
                 spec.common.max_line_bytes,
             ),
         };

@@ -13,7 +13,7 @@ use crate::event::{
 use crate::output::Encoder;
 use crate::parse::decode::{decode, Decoded};
 use crate::parse::Parser;
-use crate::pipeline::batch::{BatchStats, EncodedBatch, RawBatch, RecordMeta};
+use crate::pipeline::batch::{BatchStats, EncodedBatch, RawBatch, RecordMeta, StreamContext};
 use crate::tag::{TagStage, Verdict};
 use crate::telemetry::{self, COUNTERS};
 
@@ -35,9 +35,10 @@ impl Chain {
     pub fn process_event(
         &self,
         event: &mut Event,
-        file_path: Option<&Arc<str>>,
+        stream: &StreamContext,
         meta: Option<&RecordMeta>,
     ) -> Verdict {
+        let file_path = stream.file_path.as_ref();
         // Context fields first: they survive a parse failure.
         let dataset = match &self.dataset {
             Some(d) => Value::Str(Text::Owned(d.as_ref().into())),
@@ -54,6 +55,9 @@ impl Chain {
                 Value::Str(Text::Owned(path.as_ref().into())),
             );
             event.push("log.offset", Value::Int(event.origin.offset as i64));
+        }
+        for (name, value) in &stream.fields {
+            event.push(*name, Value::Str(Text::Owned(value.as_ref().into())));
         }
         if let Some(meta) = meta {
             if let Some(stream) = meta.stream {
@@ -111,9 +115,7 @@ impl Chain {
             if rec.truncated {
                 stats.truncated += 1;
             }
-            if self.process_event(&mut event, stream.file_path.as_ref(), rec.meta.as_deref())
-                == Verdict::Drop
-            {
+            if self.process_event(&mut event, &stream, rec.meta.as_deref()) == Verdict::Drop {
                 stats.dropped += 1;
                 continue;
             }

@@ -12,7 +12,7 @@ use super::config::ElasticsearchConfig;
 use crate::telemetry;
 
 /// Version of what [`install`] puts in the cluster; raise it whenever the templates change.
-pub const TEMPLATE_VERSION: u64 = 1;
+pub const TEMPLATE_VERSION: u64 = 2;
 /// `_meta.managed_by` of everything logpipe installs.
 pub const MANAGED_BY: &str = "logpipe";
 /// Priority of the index template (above the built-in `logs-*-*` template of Elasticsearch).
@@ -65,6 +65,10 @@ fn ecs_fields() -> Vec<(&'static str, Value)> {
         json!({"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 1024}}}),
     ));
     f.push(("error.message", json!({"type": "text"})));
+    // Structured data carries names chosen by every sender: one field in the mapping, not one
+    // per SD-ID and parameter, or a hostile sender could blow the mapping up.
+    f.push(("log.syslog.structured_data", json!({"type": "flattened"})));
+    f.push(("log.syslog.version", json!({"type": "long"})));
     for name in [
         "source.ip",
         "destination.ip",
