@@ -151,6 +151,10 @@ pub struct InputCommon {
     /// (detected per line). The payload inside goes to `parser`.
     #[serde(default)]
     pub envelope: Option<crate::parse::envelope::EnvelopeKind>,
+    /// Joins lines into one record: `{ start = 'REGEX' }` or `{ continue = 'REGEX' }`, with
+    /// optional `max_lines`, `max_bytes`, `timeout_ms`. Replaces the parser's own joining.
+    #[serde(default)]
+    pub multiline: Option<crate::input::assemble::MultilineConfig>,
 }
 
 impl InputCommon {
@@ -175,6 +179,7 @@ const INPUT_COMMON_KEYS: &[&str] = &[
     "prefix",
     "timestamp_field",
     "envelope",
+    "multiline",
 ];
 
 fn default_parser() -> String {

@@ -27,12 +27,79 @@ pub const DEFAULT_MAX_LINES: usize = 500;
 /// A record waits this long for continuation lines before it is sent.
 pub const DEFAULT_FLUSH_AFTER: Duration = Duration::from_millis(1000);
 
+/// Decides which lines continue the record before them.
+pub trait LineJoiner: Send + Sync + std::fmt::Debug {
+    fn is_continuation(&self, line: &[u8]) -> bool;
+}
+
+/// The format's own rule (`Parser::is_continuation`).
+#[derive(Debug)]
+struct ParserJoiner(Arc<dyn Parser>);
+
+impl LineJoiner for ParserJoiner {
+    fn is_continuation(&self, line: &[u8]) -> bool {
+        self.0.is_continuation(line)
+    }
+}
+
+/// `multiline = { start = 'REGEX' }` or `{ continue = 'REGEX' }` from the pipeline file.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultilineConfig {
+    /// A line matching this starts a new record; every other line continues the current one
+    /// (Java and Python stack traces: `start = '^\d{4}-\d{2}-\d{2} '`).
+    pub start: Option<String>,
+    /// A line matching this continues the current record (`continue = '^\s'`).
+    #[serde(rename = "continue")]
+    pub continues: Option<String>,
+    /// Most lines in one record; the next continuation starts a new record. Default 500.
+    pub max_lines: Option<usize>,
+    /// Most bytes in one record; the rest is cut and the record tagged `_truncated`.
+    /// Default: the input's `max_line_bytes`.
+    pub max_bytes: Option<usize>,
+    /// Milliseconds a record waits for continuation lines before it is sent. Default 1000.
+    pub timeout_ms: Option<u64>,
+}
+
+impl MultilineConfig {
+    /// Checks the patterns and limits; the message says what is wrong.
+    pub fn compile(&self) -> Result<Arc<dyn LineJoiner>, String> {
+        let compile = |key: &str, re: &str| {
+            regex::bytes::Regex::new(re)
+                .map_err(|e| format!("`multiline.{key}`: invalid regular expression: {e}"))
+        };
+        if self.max_lines == Some(0) || self.max_bytes == Some(0) {
+            return Err("`multiline.max_lines` and `multiline.max_bytes` must be > 0".into());
+        }
+        match (&self.start, &self.continues) {
+            (Some(s), None) => Ok(Arc::new(RegexJoiner::Start(compile("start", s)?))),
+            (None, Some(c)) => Ok(Arc::new(RegexJoiner::Continue(compile("continue", c)?))),
+            _ => Err("`multiline` needs exactly one of `start` and `continue`".into()),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum RegexJoiner {
+    Start(regex::bytes::Regex),
+    Continue(regex::bytes::Regex),
+}
+
+impl LineJoiner for RegexJoiner {
+    fn is_continuation(&self, line: &[u8]) -> bool {
+        match self {
+            RegexJoiner::Start(re) => !re.is_match(line),
+            RegexJoiner::Continue(re) => re.is_match(line),
+        }
+    }
+}
+
 /// How a stream's lines become records.
 #[derive(Debug, Clone)]
 pub struct AssemblyRules {
     pub envelope: Option<EnvelopeKind>,
-    /// The parser deciding continuation lines; `None` when records are single lines.
-    pub joiner: Option<Arc<dyn Parser>>,
+    /// What decides continuation lines; `None` when records are single lines.
+    pub joiner: Option<Arc<dyn LineJoiner>>,
     /// Largest record, in bytes (`max_line_bytes`).
     pub max_bytes: usize,
     pub max_lines: usize,
@@ -48,11 +115,30 @@ impl AssemblyRules {
     ) -> AssemblyRules {
         AssemblyRules {
             envelope,
-            joiner: parser.filter(|p| p.joins_lines()),
+            joiner: parser
+                .filter(|p| p.joins_lines())
+                .map(|p| Arc::new(ParserJoiner(p)) as Arc<dyn LineJoiner>),
             max_bytes,
             max_lines: DEFAULT_MAX_LINES,
             flush_after: DEFAULT_FLUSH_AFTER,
         }
+    }
+
+    /// Applies a configured `multiline` rule, which replaces the parser's own.
+    pub fn with_multiline(
+        mut self,
+        multiline: Option<&MultilineConfig>,
+    ) -> Result<AssemblyRules, String> {
+        if let Some(m) = multiline {
+            self.joiner = Some(m.compile()?);
+            self.max_lines = m.max_lines.unwrap_or(DEFAULT_MAX_LINES);
+            self.max_bytes = m.max_bytes.unwrap_or(self.max_bytes);
+            self.flush_after = m
+                .timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(DEFAULT_FLUSH_AFTER);
+        }
+        Ok(self)
     }
 
     /// True when every line is a record of its own, as read.
@@ -376,6 +462,57 @@ mod tests {
             .unwrap()
             .envelope_error
             .is_some());
+    }
+
+    #[test]
+    fn configured_multiline_start_and_continue() {
+        let java = "2026-11-22 10:00:00 ERROR boom\njava.lang.IllegalStateException: bad\n\tat a.B.c(B.java:1)\nCaused by: x\n2026-11-22 10:00:01 INFO ok\n";
+        let cfg = MultilineConfig {
+            start: Some(r"^\d{4}-\d{2}-\d{2} ".into()),
+            ..Default::default()
+        };
+        let rules = AssemblyRules::new(None, None, 10_000)
+            .with_multiline(Some(&cfg))
+            .unwrap();
+        let mut a = Assembler::new(rules);
+        let mut out = batch();
+        feed(&mut a, java, &mut out);
+        a.flush(&mut out);
+        let r = records(&out);
+        assert_eq!(r.len(), 2);
+        assert!(r[0].0.ends_with("Caused by: x") && r[0].0.contains("\tat a.B.c"));
+
+        let cfg = MultilineConfig {
+            continues: Some(r"^\s".into()),
+            max_lines: Some(2),
+            ..Default::default()
+        };
+        let rules = AssemblyRules::new(None, None, 10_000)
+            .with_multiline(Some(&cfg))
+            .unwrap();
+        let mut a = Assembler::new(rules);
+        let mut out = batch();
+        feed(&mut a, "a\n b\n c\n d\n", &mut out);
+        a.flush(&mut out);
+        assert_eq!(
+            records(&out)
+                .iter()
+                .map(|r| r.0.as_str())
+                .collect::<Vec<_>>(),
+            vec!["a\n b", " c\n d"]
+        );
+
+        let both = MultilineConfig {
+            start: Some("x".into()),
+            continues: Some("y".into()),
+            ..Default::default()
+        };
+        assert!(both.compile().unwrap_err().contains("exactly one"));
+        let bad = MultilineConfig {
+            start: Some("(".into()),
+            ..Default::default()
+        };
+        assert!(bad.compile().unwrap_err().contains("multiline.start"));
     }
 
     #[test]

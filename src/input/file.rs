@@ -73,7 +73,12 @@ pub struct FileInputConfig {
     /// appear while logpipe runs are always read from the beginning.
     #[serde(default)]
     pub start_at: StartAt,
-    /// How often open files are checked for new data, in milliseconds.
+    /// Wake up on filesystem change events (inotify) instead of waiting for the next poll.
+    /// Polling stays on as the fallback for filesystems without events (NFS, some FUSE).
+    #[serde(default = "default_true")]
+    pub watch: bool,
+    /// How often open files are checked for new data, in milliseconds (with `watch`, the
+    /// fallback period).
     #[serde(default = "default_poll_ms")]
     pub poll_interval_ms: u64,
     /// How often the globs are expanded again to find new files, in milliseconds.
@@ -94,6 +99,9 @@ pub struct FileInputConfig {
     pub max_open_files: usize,
 }
 
+fn default_true() -> bool {
+    true
+}
 fn default_poll_ms() -> u64 {
     250
 }
@@ -170,6 +178,44 @@ impl Input for FileInput {
 const READ_CHUNK: usize = 256 * 1024;
 /// How often acknowledged offsets are written to the checkpoint file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// Shortest time between two glob scans triggered by change events.
+const MIN_RESCAN: Duration = Duration::from_millis(200);
+
+/// Watches the folders the globs look in (inotify on Linux) and sends a wake-up on any change.
+/// Returns `None` when nothing could be watched; the tailer then polls.
+fn watch_dirs(patterns: &[String], wake: flume::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let mut watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
+        let _ = wake.try_send(());
+    })
+    .ok()?;
+    let mut watching = false;
+    for pattern in patterns {
+        // The folder part before the first glob character.
+        let fixed: String = pattern
+            .chars()
+            .take_while(|c| !matches!(c, '*' | '?' | '[' | '{'))
+            .collect();
+        let recursive = pattern.contains("**");
+        let dir = match Path::new(&fixed) {
+            p if fixed.ends_with('/') => p.to_path_buf(),
+            p => p.parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        let mode = if recursive {
+            notify::RecursiveMode::Recursive
+        } else {
+            notify::RecursiveMode::NonRecursive
+        };
+        watching |= watcher.watch(&dir, mode).is_ok();
+    }
+    watching.then_some(watcher)
+}
+
 /// Bytes of a file's head that make its fingerprint.
 pub const FINGERPRINT_BYTES: usize = 1024;
 
@@ -299,8 +345,21 @@ impl Tailer {
         let mut last_scan: Option<Instant> = None;
         let mut last_checkpoint = Instant::now();
         let mut first_scan = true;
+        let (wake_tx, wake_rx) = flume::bounded::<()>(1);
+        // Kept alive for the whole run; `None` where the filesystem gives no events (polling).
+        let _watcher = if self.config.watch {
+            watch_dirs(&self.config.paths, wake_tx)
+        } else {
+            None
+        };
+        let mut woken = false;
         while !self.ctx.shutdown.is_triggered() {
-            if last_scan.is_none_or(|t| t.elapsed() >= glob_every) {
+            // A change event may mean a new file: look sooner than the glob interval, but not
+            // on every write of a busy file.
+            let scan_due = last_scan
+                .is_none_or(|t| t.elapsed() >= glob_every || (woken && t.elapsed() >= MIN_RESCAN));
+            woken = false;
+            if scan_due {
                 self.scan(first_scan)?;
                 first_scan = false;
                 last_scan = Some(Instant::now());
@@ -327,7 +386,8 @@ impl Tailer {
                 last_checkpoint = Instant::now();
             }
             if !progressed {
-                std::thread::sleep(poll);
+                // Woken at once by a change event; the timeout is the polling fallback.
+                woken = wake_rx.recv_timeout(poll).is_ok();
             }
         }
         self.finish()
@@ -809,6 +869,7 @@ mod tests {
         FileInputConfig {
             paths,
             exclude: Vec::new(),
+            watch: false,
             start_at: StartAt::Beginning,
             poll_interval_ms: 10,
             glob_interval_ms: 10,
@@ -1062,6 +1123,20 @@ mod tests {
             "at most max_open_files descriptors, saw {most_open}"
         );
         assert!(t.files.is_empty());
+    }
+
+    #[test]
+    fn change_events_wake_the_tailer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = flume::bounded(1);
+        let pattern = dir.path().join("*.log").to_string_lossy().into_owned();
+        let watcher = watch_dirs(&[pattern], tx);
+        assert!(watcher.is_some(), "inotify is available here");
+        std::fs::write(dir.path().join("new.log"), b"x\n").unwrap();
+        assert!(
+            rx.recv_timeout(Duration::from_secs(5)).is_ok(),
+            "a change event arrives"
+        );
     }
 
     #[test]

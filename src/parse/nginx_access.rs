@@ -9,6 +9,11 @@
 //! The line's shape is read with nom over the bytes of `event.raw`. A value that needs no
 //! unescaping is stored as a span of the line, so a typical line allocates only the two
 //! one-element arrays ECS asks for in `event.category` and `event.type`.
+//!
+//! An input that configures a `log_format` gets a parser compiled from it instead
+//! (`nginx_log_format`). The ECS mapping helpers here (request splitting, `url.*`, address lists
+//! and the public-address rule, status and outcome) are shared with it and with `nginx_error`,
+//! so the three produce the same fields for the same text.
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -18,9 +18,9 @@
 use std::net::IpAddr;
 
 use memchr::memmem;
+use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while1, take_while_m_n};
 use nom::character::complete::digit1;
-use nom::branch::alt;
 use nom::combinator::{eof, opt};
 use nom::sequence::{delimited, terminated};
 use nom::{IResult, Parser as _};
@@ -607,7 +607,10 @@ mod tests {
         // Zero-copy: every string is a span of the record.
         for (name, value) in &e.fields {
             if let Value::Str(text) = value {
-                assert!(matches!(text, Text::Span { .. } | Text::Static(_)), "{name}");
+                assert!(
+                    matches!(text, Text::Span { .. } | Text::Static(_)),
+                    "{name}"
+                );
             }
         }
         let doc: serde_json::Value =
@@ -673,7 +676,9 @@ mod tests {
         );
         assert_eq!(
             s(&e, "message"),
-            Some(r#"open() "/usr/share/nginx/html/favicon.ico" failed (2: No such file or directory)"#)
+            Some(
+                r#"open() "/usr/share/nginx/html/favicon.ico" failed (2: No such file or directory)"#
+            )
         );
         assert_eq!(s(&e, "http.request.referrer"), Some("http://localhost/"));
 
@@ -681,14 +686,20 @@ mod tests {
             r#"2026/11/22 10:00:06 [warn] 34#34: *14 an upstream response is buffered to a temporary file /var/cache/nginx/proxy_temp/1/00/0000000001 while reading upstream, client: 198.51.100.8, server: cdn.example.com, request: "GET /video/intro.mp4 HTTP/1.1", upstream: "http://10.0.3.7:80/video/intro.mp4", host: "cdn.example.com""#,
         );
         assert_eq!(s(&e, "log.level"), Some("warn"));
-        assert_eq!(s(&e, "nginx.error.upstream"), Some("http://10.0.3.7:80/video/intro.mp4"));
+        assert_eq!(
+            s(&e, "nginx.error.upstream"),
+            Some("http://10.0.3.7:80/video/intro.mp4")
+        );
 
         // A subrequest (SSI, auth_request) names itself after the main request.
         let e = parse(
             r#"2026/11/22 10:00:07 [error] 34#34: *15 auth request unexpected status: 502 while sending to client, client: 203.0.113.7, server: app.example.com, request: "GET /dashboard HTTP/1.1", subrequest: "/_auth", upstream: "http://127.0.0.1:9091/verify", host: "app.example.com""#,
         );
         assert_eq!(s(&e, "nginx.error.subrequest"), Some("/_auth"));
-        assert_eq!(s(&e, "nginx.error.upstream"), Some("http://127.0.0.1:9091/verify"));
+        assert_eq!(
+            s(&e, "nginx.error.upstream"),
+            Some("http://127.0.0.1:9091/verify")
+        );
     }
 
     #[test]
@@ -744,7 +755,10 @@ mod tests {
             Some("fastcgi://unix:/run/php/php8.2-fpm.sock:")
         );
         assert_eq!(s(&e, "http.request.method"), Some("POST"));
-        assert_eq!(s(&e, "http.request.referrer"), Some("https://shop.example.com/cart"));
+        assert_eq!(
+            s(&e, "http.request.referrer"),
+            Some("https://shop.example.com/cart")
+        );
 
         // The lines as the input sees them: the first starts a record, the rest continue it.
         let p = NginxErrorParser::default();
@@ -767,7 +781,9 @@ mod tests {
     fn lua_stack_trace() {
         let record = "2026/11/22 10:02:00 [error] 7#7: *3 lua entry thread aborted: runtime error: /etc/nginx/lua/auth.lua:42: attempt to index a nil value (local 'token')\nstack traceback:\ncoroutine 0:\n\t/etc/nginx/lua/auth.lua: in function 'verify'\n\taccess_by_lua(nginx.conf:55):2: in main chunk, client: 198.51.100.61, server: admin.example.com, request: \"GET /admin HTTP/1.1\", host: \"admin.example.com\"\r\n";
         let e = parse(record);
-        assert!(s(&e, "message").unwrap().ends_with("\taccess_by_lua(nginx.conf:55):2: in main chunk"));
+        assert!(s(&e, "message")
+            .unwrap()
+            .ends_with("\taccess_by_lua(nginx.conf:55):2: in main chunk"));
         assert_eq!(s(&e, "url.domain"), Some("admin.example.com"));
         assert_eq!(s(&e, "url.original"), Some("/admin"));
     }
@@ -803,12 +819,17 @@ mod tests {
             r#"2026/11/22 10:04:00 [error] 33#33: *13 open() "/usr/share/nginx/html/a, client: 6.6.6.6, server: evil" failed (2: No such file or directory), client: 203.0.113.7, server: localhost, request: "GET /a,%20client:%206.6.6.6 HTTP/1.1", host: "localhost""#,
         );
         assert_eq!(s(&e, "source.address"), Some("203.0.113.7"));
-        assert!(s(&e, "message").unwrap().ends_with("(2: No such file or directory)"));
+        assert!(s(&e, "message")
+            .unwrap()
+            .ends_with("(2: No such file or directory)"));
         // A quote inside the request line (written raw) does not end it early.
         let e = parse(
             r#"2026/11/22 10:04:01 [error] 33#33: *14 open() "/srv/x" failed (13: Permission denied), client: 203.0.113.7, server: , request: "GET /q?"a", b HTTP/1.1", host: "localhost""#,
         );
-        assert_eq!(s(&e, "nginx.error.request"), Some(r#"GET /q?"a", b HTTP/1.1"#));
+        assert_eq!(
+            s(&e, "nginx.error.request"),
+            Some(r#"GET /q?"a", b HTTP/1.1"#)
+        );
         assert!(e.get("nginx.error.server").is_none(), "empty server name");
         // A request line that is not HTTP.
         let e = parse(
@@ -890,10 +911,15 @@ mod tests {
             fail("2026/11/22 10:00:00 [error] pid 1: x"),
             "nginx_error: expected ` pid#tid:` at byte 27"
         );
-        assert!(fail("2026/11/22 10:00:00 [error] 99999999999999999999#1: x").contains("pid out of range at byte 28"));
+        assert!(
+            fail("2026/11/22 10:00:00 [error] 99999999999999999999#1: x")
+                .contains("pid out of range at byte 28")
+        );
         // An access-log line is not an error-log record.
-        assert!(fail(r#"203.0.113.7 - - [22/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 1"#)
-            .contains("date-time"));
+        assert!(
+            fail(r#"203.0.113.7 - - [22/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 1"#)
+                .contains("date-time")
+        );
     }
 
     /// The fixture, joined into records the way the input joins them.

@@ -130,7 +130,12 @@ pub async fn run(config: PipelineConfig, options: RunOptions) -> Result<(), Pipe
                 chains.get(index).map(|c| c.parser.clone()),
                 spec.common.envelope.or(spec.config.default_envelope()),
                 spec.common.max_line_bytes,
-            ),
+            )
+            .with_multiline(spec.common.multiline.as_ref())
+            .map_err(|message| PipelineError::Parser {
+                input: spec.id.clone(),
+                message,
+            })?,
         };
         input_tasks.spawn(input.run(ctx));
     }
