@@ -152,7 +152,7 @@ fn sigkill_and_restart_indexes_each_line_once() {
     delete_indices(&format!("{prefix}-*"));
     let log = dir.path().join("big.log");
     let mut text = String::new();
-    let total_first = 20_000;
+    let total_first = 8_000;
     for n in 0..total_first {
         text.push_str(&nginx_line(
             2,

@@ -307,8 +307,9 @@ async fn template_gives_ecs_types_and_setup_is_idempotent() {
     assert_eq!(
         lines[0],
         format!(
-            "component template {}-ecs-mappings: installed (version 1)",
-            names.template
+            "component template {}-ecs-mappings: installed (version {})",
+            names.template,
+            logpipe::output::elasticsearch::TEMPLATE_VERSION
         )
     );
     assert!(lines[2].starts_with(&format!("index template {}: installed", names.template)));
@@ -325,7 +326,7 @@ async fn template_gives_ecs_types_and_setup_is_idempotent() {
     assert_eq!(status, 200);
     let t = &t["index_templates"][0]["index_template"];
     assert_eq!(t["_meta"]["managed_by"], "logpipe");
-    assert_eq!(t["_meta"]["version"], 1);
+    assert_eq!(t["_meta"]["version"], logpipe::output::elasticsearch::TEMPLATE_VERSION);
     assert_eq!(t["index_patterns"][0], format!("{}-*", names.prefix));
 
     let acks = StreamAcks::new(0, None);

@@ -136,7 +136,10 @@ pub fn build(name: &str, options: &ParserOptions) -> Result<Box<dyn Parser>, Str
 pub(crate) mod test_support {
     /// 512 cases by default; `PROPTEST_CASES=N` runs a longer hunt (README, "Property tests").
     pub fn proptest_config() -> proptest::prelude::ProptestConfig {
-        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512);
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(512);
         proptest::prelude::ProptestConfig::with_cases(cases)
     }
 }
