@@ -326,7 +326,10 @@ async fn template_gives_ecs_types_and_setup_is_idempotent() {
     assert_eq!(status, 200);
     let t = &t["index_templates"][0]["index_template"];
     assert_eq!(t["_meta"]["managed_by"], "logpipe");
-    assert_eq!(t["_meta"]["version"], logpipe::output::elasticsearch::TEMPLATE_VERSION);
+    assert_eq!(
+        t["_meta"]["version"],
+        logpipe::output::elasticsearch::TEMPLATE_VERSION
+    );
     assert_eq!(t["index_patterns"][0], format!("{}-*", names.prefix));
 
     let acks = StreamAcks::new(0, None);

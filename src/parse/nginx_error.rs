@@ -16,6 +16,7 @@
 //! error log raw).
 
 use std::net::IpAddr;
+use std::sync::LazyLock;
 
 use memchr::memmem;
 use nom::branch::alt;
@@ -306,8 +307,12 @@ const MAX_PAIR_CANDIDATES: usize = 8;
 /// pairs run to the end of the record wins, so a look-alike inside the message (a requested
 /// path containing `, client: `) is passed over.
 fn find_pairs(line: Input<'_>, from: usize) -> Option<(usize, Pairs)> {
+    // Built once: constructing a searcher per record would cost more than the search.
+    static CLIENT_PAIR: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b", client: "));
     let hay = line.get(from..)?;
-    memmem::find_iter(hay, b", client: ")
+    CLIENT_PAIR
+        .find_iter(hay)
         .take(MAX_PAIR_CANDIDATES)
         .find_map(|at| read_pairs(line, from + at).map(|pairs| (from + at, pairs)))
 }
@@ -360,7 +365,7 @@ fn read_pairs(line: Input<'_>, mut at: usize) -> Option<Pairs> {
         } else {
             let mut search = value_at;
             loop {
-                match memmem::find(line.get(search..)?, b", ") {
+                match memchr::memchr(b',', line.get(search..)?) {
                     Some(k) if pair_boundary(line, search + k) => {
                         break (
                             Span {
@@ -370,7 +375,7 @@ fn read_pairs(line: Input<'_>, mut at: usize) -> Option<Pairs> {
                             search + k,
                         )
                     }
-                    Some(k) => search += k + 2,
+                    Some(k) => search += k + 1,
                     None => {
                         break (
                             Span {
