@@ -326,3 +326,88 @@ fn parse_unwraps_docker_and_cri_envelopes() {
         .as_array()
         .is_some_and(|t| t.iter().any(|t| t == "_envelope_failure")));
 }
+
+fn parse_docs(args: &[&str], input: &[u8]) -> Vec<Value> {
+    let (code, stdout, stderr) = run_with_stdin(args, input);
+    assert_eq!(code, 0, "{args:?}: {stderr}");
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("valid JSON document"))
+        .collect()
+}
+
+fn failures(docs: &[Value]) -> usize {
+    docs.iter()
+        .filter(|d| {
+            d["tags"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t == "_parse_failure"))
+        })
+        .count()
+}
+
+/// Issue 3, acceptance 3: every parser through `logpipe parse`, with the options of the
+/// compiled ones, and multi-line joining as in a pipeline.
+#[test]
+fn parse_every_format_with_its_options() {
+    // nginx_error: 60 lines, 48 records (multi-line entries joined), 4 malformed.
+    let input = std::fs::read(repo_root().join("fixtures/nginx/error.log")).unwrap();
+    let docs = parse_docs(&["parse", "--format", "nginx_error"], &input);
+    assert_eq!(docs.len(), 48);
+    assert_eq!(failures(&docs), 4);
+    assert!(docs
+        .iter()
+        .any(|d| d["message"].as_str().is_some_and(|m| m.contains('\n'))
+            && d["log"]["level"].is_string()));
+
+    // postgresql, default prefixes and a configured one.
+    let input = std::fs::read(repo_root().join("fixtures/postgresql/postgresql.log")).unwrap();
+    let docs = parse_docs(&["parse", "--format", "postgresql"], &input);
+    assert_eq!(docs.len(), 49, "103 lines, 49 entries");
+    assert!(docs.iter().any(|d| d["event"]["duration"].is_i64()));
+    let line = b"2026-11-22 10:00:00 UTC [77]: [3-1] user=app,db=shop,app=psql,client=10.1.2.3 LOG:  duration: 2.5 ms  statement: SELECT 1\n";
+    let docs = parse_docs(
+        &[
+            "parse",
+            "--format",
+            "postgresql",
+            "--prefix",
+            "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+        ],
+        line,
+    );
+    assert_eq!(docs[0]["user"]["name"], "app", "{:#}", docs[0]);
+    assert_eq!(docs[0]["postgresql"]["log"]["database"], "shop");
+    assert_eq!(docs[0]["event"]["duration"], 2_500_000);
+
+    // nginx_access with a pasted log_format.
+    let line = b"203.0.113.9 - - [22/Nov/2026:10:00:00 +0000] \"GET /a?b=1 HTTP/1.1\" 200 12 \"-\" \"curl/8\" rt=0.123 uct=\"0.004\"\n";
+    let docs = parse_docs(
+        &[
+            "parse",
+            "--format",
+            "nginx_access",
+            "--log-format",
+            r#"'$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" rt=$request_time uct="$upstream_connect_time"'"#,
+        ],
+        line,
+    );
+    assert_eq!(docs[0]["event"]["duration"], 123_000_000, "{:#}", docs[0]);
+    assert_eq!(docs[0]["url"]["query"], "b=1");
+
+    // syslog, both RFCs, per message.
+    let input = b"<34>1 2026-11-22T10:00:00.123+01:00 host1 app 42 ID7 [ex@32473 k=\"v\"] hello\n<13>Nov 22 10:00:00 host2 sshd[99]: Failed password for root\n";
+    let docs = parse_docs(&["parse", "--format", "syslog"], input);
+    assert_eq!(docs[0]["@timestamp"], "2026-11-22T09:00:00.123Z");
+    assert_eq!(
+        docs[0]["log"]["syslog"]["structured_data"]["ex@32473"]["k"],
+        "v"
+    );
+    assert_eq!(docs[1]["process"]["pid"], 99);
+    assert_eq!(docs[1]["host"]["hostname"], "host2");
+
+    // An option that is not the parser's own is a usage error.
+    let (code, _, stderr) =
+        run_with_stdin(&["parse", "--format", "syslog", "--prefix", "%m "], b"");
+    assert_eq!(code, 2, "{stderr}");
+}
