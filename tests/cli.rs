@@ -395,6 +395,42 @@ fn parse_every_format_with_its_options() {
     assert_eq!(docs[0]["event"]["duration"], 123_000_000, "{:#}", docs[0]);
     assert_eq!(docs[0]["url"]["query"], "b=1");
 
+    // X-Forwarded-For promotion behind a private proxy address, on by default, off on request.
+    let line = b"10.0.0.1 - - [22/Nov/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"x\" \"198.51.100.4, 10.0.0.9\"\n";
+    let on = parse_docs(
+        &["parse", "--format", "nginx_access", "--log-format", "main"],
+        line,
+    );
+    assert_eq!(on[0]["source"]["ip"], "198.51.100.4", "{:#}", on[0]);
+    let off = parse_docs(
+        &[
+            "parse",
+            "--format",
+            "nginx_access",
+            "--log-format",
+            "main",
+            "--promote-forwarded-for",
+            "false",
+        ],
+        line,
+    );
+    assert_eq!(off[0]["source"]["ip"], "10.0.0.1");
+
+    // json with a configured time field and unit.
+    let docs = parse_docs(
+        &[
+            "parse",
+            "--format",
+            "json",
+            "--timestamp-field",
+            "at",
+            "--timestamp-format",
+            "unix_ms",
+        ],
+        b"{\"at\":1763805600123,\"msg\":\"x\"}\n",
+    );
+    assert_eq!(docs[0]["@timestamp"], "2025-11-22T10:00:00.123Z");
+
     // syslog, both RFCs, per message.
     let input = b"<34>1 2026-11-22T10:00:00.123+01:00 host1 app 42 ID7 [ex@32473 k=\"v\"] hello\n<13>Nov 22 10:00:00 host2 sshd[99]: Failed password for root\n";
     let docs = parse_docs(&["parse", "--format", "syslog"], input);

@@ -63,6 +63,12 @@ pub enum Command {
         /// `json`: the field holding the event time.
         #[arg(long, value_name = "FIELD")]
         timestamp_field: Option<String>,
+        /// `json`: how the time field is written.
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        timestamp_format: Option<crate::parse::timestamp::TimestampFormat>,
+        /// `nginx_access` with `--log-format`: promote the first public X-Forwarded-For address.
+        #[arg(long, value_name = "BOOL")]
+        promote_forwarded_for: Option<bool>,
         /// Container envelope around each line; the payload goes to the parser.
         #[arg(long, value_enum, value_name = "KIND")]
         envelope: Option<crate::parse::envelope::EnvelopeKind>,
@@ -97,6 +103,8 @@ pub fn main() -> i32 {
             log_format,
             prefix,
             timestamp_field,
+            timestamp_format,
+            promote_forwarded_for,
             envelope,
         } => {
             let options = ParserOptions {
@@ -104,6 +112,8 @@ pub fn main() -> i32 {
                 log_format,
                 prefix,
                 timestamp_field,
+                timestamp_format,
+                promote_forwarded_for,
             };
             report(parse_stdin(&format, &options, envelope, max_line_bytes))
         }

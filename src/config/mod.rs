@@ -147,6 +147,14 @@ pub struct InputCommon {
     /// `json` only: the field holding the event time.
     #[serde(default)]
     pub timestamp_field: Option<String>,
+    /// `json` only: how that field is written: `auto` (default), `rfc3339`, `unix`, `unix_ms`,
+    /// `unix_us`, `unix_ns`.
+    #[serde(default)]
+    pub timestamp_format: Option<crate::parse::timestamp::TimestampFormat>,
+    /// `nginx_access` with `log_format` only: promote the first public X-Forwarded-For
+    /// address to `source.ip` when the remote address is private (default true).
+    #[serde(default)]
+    pub promote_forwarded_for: Option<bool>,
     /// Container log envelope around each line: `docker` (json-file), `cri`, or `auto`
     /// (detected per line). The payload inside goes to `parser`.
     #[serde(default)]
@@ -164,6 +172,8 @@ impl InputCommon {
             log_format: self.log_format.clone(),
             prefix: self.prefix.clone(),
             timestamp_field: self.timestamp_field.clone(),
+            timestamp_format: self.timestamp_format,
+            promote_forwarded_for: self.promote_forwarded_for,
         }
     }
 }
@@ -178,6 +188,8 @@ const INPUT_COMMON_KEYS: &[&str] = &[
     "log_format",
     "prefix",
     "timestamp_field",
+    "timestamp_format",
+    "promote_forwarded_for",
     "envelope",
     "multiline",
 ];

@@ -20,7 +20,7 @@ use nom::combinator::{opt, recognize};
 use nom::error::Error as NomError;
 use nom::Parser as _;
 
-use super::timestamp::{parse_datetime_in, parse_epoch_decimal, TimeZone};
+use super::timestamp::{parse_datetime_in, parse_epoch_in, TimeZone, TimestampFormat};
 use super::{ParseError, Parser, ParserOptions, ParserRegistration};
 use crate::event::{span_value, Event, FieldName, Text, Timestamp, Value};
 
@@ -31,10 +31,11 @@ pub const REGISTRATION: ParserRegistration = ParserRegistration {
 };
 
 fn build(options: &ParserOptions) -> Result<Box<dyn Parser>, String> {
-    super::reject_foreign("json", options, &["timestamp_field"])?;
+    super::reject_foreign("json", options, &["timestamp_field", "timestamp_format"])?;
     Ok(Box::new(JsonParser {
         zone: TimeZone::from_options(options)?,
         time_field: options.timestamp_field.as_deref().map(Box::from),
+        time_format: options.timestamp_format.unwrap_or_default(),
     }))
 }
 
@@ -52,6 +53,8 @@ pub struct JsonParser {
     /// The one top-level key holding the event time (`timestamp_field`); when set, the usual
     /// time names (`time`, `ts`, ...) are ordinary fields.
     time_field: Option<Box<str>>,
+    /// How the time field is written (`timestamp_format`).
+    time_format: TimestampFormat,
 }
 
 impl JsonParser {
@@ -59,6 +62,7 @@ impl JsonParser {
         JsonParser {
             zone,
             time_field: None,
+            time_format: TimestampFormat::Auto,
         }
     }
 }
@@ -73,6 +77,7 @@ impl Parser for JsonParser {
         let outcome = {
             let mut reader = Reader::new(&event.raw, &mut event.fields, self.zone);
             reader.time_field = self.time_field.as_deref();
+            reader.time_format = self.time_format;
             reader.document().map(|()| (reader.tags, reader.timestamp))
         };
         match outcome {
@@ -260,6 +265,7 @@ struct Reader<'a, 'f> {
     timestamp: Option<Timestamp>,
     /// `JsonParser::time_field`.
     time_field: Option<&'a str>,
+    time_format: TimestampFormat,
 }
 
 impl<'a, 'f> Reader<'a, 'f> {
@@ -275,6 +281,7 @@ impl<'a, 'f> Reader<'a, 'f> {
             tags: Vec::new(),
             tags_overflow: false,
             time_field: None,
+            time_format: TimestampFormat::Auto,
             timestamp: None,
         }
     }
@@ -499,16 +506,25 @@ impl<'a, 'f> Reader<'a, 'f> {
             _ if !scalar => self.member(i, &key, 0, 1),
             Role::Time => {
                 let (rest, value) = self.value(i, 2)?;
+                let format = self.time_format;
+                let unit = format.epoch_unit();
                 let ts = match &value {
                     Value::Str(t) => {
                         let s = self.text(t).trim();
-                        parse_datetime_in(s, &self.zone).or_else(|| parse_epoch_decimal(s))
+                        match format {
+                            TimestampFormat::Auto => {
+                                parse_datetime_in(s, &self.zone).or_else(|| parse_epoch_in(s, None))
+                            }
+                            TimestampFormat::Rfc3339 => parse_datetime_in(s, &self.zone),
+                            _ => parse_epoch_in(s, unit),
+                        }
                     }
+                    _ if format == TimestampFormat::Rfc3339 => None,
                     // Numbers from their text: exact where an f64 would round nanoseconds.
                     _ => self
                         .raw
                         .get(self.pos(i)..self.pos(rest))
-                        .and_then(parse_epoch_decimal),
+                        .and_then(|text| parse_epoch_in(text, unit)),
                 };
                 match ts {
                     Some(ts) => {
@@ -1082,6 +1098,45 @@ mod tests {
             ..Default::default()
         };
         assert!(build(&foreign).unwrap_err().contains("`log_format`"));
+    }
+
+    #[test]
+    fn configured_timestamp_format_fixes_the_unit() {
+        let line = r#"{"ts":1700000000}"#;
+        let parse_with = |format| {
+            let opts = ParserOptions {
+                timestamp_format: Some(format),
+                ..Default::default()
+            };
+            let parser = build(&opts).unwrap();
+            let mut e = Event::new(line.into(), RecordOrigin::default());
+            parser.parse(&mut e).unwrap();
+            ts(&e)
+        };
+        assert_eq!(
+            parse_with(TimestampFormat::Unix).as_deref(),
+            Some("2023-11-14T22:13:20.000Z")
+        );
+        // The same number read as milliseconds is early 1970: the configuration decides.
+        assert_eq!(
+            parse_with(TimestampFormat::UnixMs).as_deref(),
+            Some("1970-01-20T16:13:20.000Z")
+        );
+        assert_eq!(
+            parse_with(TimestampFormat::Rfc3339),
+            None,
+            "a number is no RFC 3339 time"
+        );
+        let opts = ParserOptions {
+            timestamp_format: Some(TimestampFormat::UnixMs),
+            ..Default::default()
+        };
+        let mut e = Event::new(
+            r#"{"time":"1700000000123.5"}"#.into(),
+            RecordOrigin::default(),
+        );
+        build(&opts).unwrap().parse(&mut e).unwrap();
+        assert_eq!(ts(&e).as_deref(), Some("2023-11-14T22:13:20.123500Z"));
     }
 
     #[test]

@@ -46,6 +46,11 @@ pub struct ParserOptions {
     pub prefix: Option<String>,
     /// `json`: field holding the event time (default: `time`, `timestamp`, `ts`, `@timestamp`).
     pub timestamp_field: Option<String>,
+    /// `json`: how the time field is written (default: detected per value).
+    pub timestamp_format: Option<timestamp::TimestampFormat>,
+    /// `nginx_access` with `log_format`: promote the first public X-Forwarded-For address to
+    /// `source.ip` when the remote address is private (default on).
+    pub promote_forwarded_for: Option<bool>,
 }
 
 impl ParserOptions {
@@ -60,6 +65,12 @@ impl ParserOptions {
         }
         if self.timestamp_field.is_some() {
             set.push("timestamp_field");
+        }
+        if self.timestamp_format.is_some() {
+            set.push("timestamp_format");
+        }
+        if self.promote_forwarded_for.is_some() {
+            set.push("promote_forwarded_for");
         }
         set
     }

@@ -38,13 +38,22 @@ pub const REGISTRATION: ParserRegistration = ParserRegistration {
 /// The `combined` reader unless the input configures a `log_format`, which is compiled here
 /// once (a bad format is a configuration error, reported before any line is read).
 fn build(options: &ParserOptions) -> Result<Box<dyn Parser>, String> {
-    reject_foreign(REGISTRATION.name, options, &["log_format"])?;
+    reject_foreign(
+        REGISTRATION.name,
+        options,
+        &["log_format", "promote_forwarded_for"],
+    )?;
     match options.log_format.as_deref() {
+        None if options.promote_forwarded_for.is_some() => Err(
+            "nginx_access: `promote_forwarded_for` applies to a `log_format` with $http_x_forwarded_for"
+                .into(),
+        ),
         None => Ok(Box::new(NginxAccessParser)),
         Some(format) => {
             let zone = TimeZone::from_options(options)?;
             let parser = LogFormatParser::compile(format, zone)
-                .map_err(|e| format!("nginx_access: invalid `log_format`: {e}"))?;
+                .map_err(|e| format!("nginx_access: invalid `log_format`: {e}"))?
+                .with_forwarded_for_promotion(options.promote_forwarded_for.unwrap_or(true));
             Ok(Box::new(parser))
         }
     }

@@ -295,6 +295,48 @@ pub fn from_epoch_float(v: f64) -> Option<Timestamp> {
 /// unit by magnitude of the integer part. Plain decimals are read exactly; the fraction's digit
 /// count becomes the precision.
 pub fn parse_epoch_decimal(s: &str) -> Option<Timestamp> {
+    parse_epoch_in(s, None)
+}
+
+/// How a configured time field is written (`timestamp_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum TimestampFormat {
+    /// RFC 3339 / ISO 8601 text, or an epoch number whose unit its magnitude tells.
+    #[default]
+    Auto,
+    /// RFC 3339 / ISO 8601 text only.
+    Rfc3339,
+    /// Epoch seconds (a fraction gives sub-second precision).
+    #[value(name = "unix")]
+    Unix,
+    /// Epoch milliseconds.
+    #[value(name = "unix_ms")]
+    UnixMs,
+    /// Epoch microseconds.
+    #[value(name = "unix_us")]
+    UnixUs,
+    /// Epoch nanoseconds.
+    #[value(name = "unix_ns")]
+    UnixNs,
+}
+
+impl TimestampFormat {
+    /// Fraction digits of one unit of an epoch format; `None` for the others.
+    pub fn epoch_unit(self) -> Option<u8> {
+        match self {
+            TimestampFormat::Unix => Some(0),
+            TimestampFormat::UnixMs => Some(3),
+            TimestampFormat::UnixUs => Some(6),
+            TimestampFormat::UnixNs => Some(9),
+            TimestampFormat::Auto | TimestampFormat::Rfc3339 => None,
+        }
+    }
+}
+
+/// A decimal epoch in a given unit (fraction digits of one unit: 0 s, 3 ms, 6 µs, 9 ns), or,
+/// with `None`, the unit its magnitude tells.
+pub fn parse_epoch_in(s: &str, unit: Option<u8>) -> Option<Timestamp> {
     let b = s.as_bytes();
     let (neg, body) = match b.split_first()? {
         (b'-', rest) => (true, rest),
@@ -307,7 +349,15 @@ pub fn parse_epoch_decimal(s: &str) -> Option<Timestamp> {
         [b'.', f @ ..] if !f.is_empty() && f.iter().all(u8::is_ascii_digit) => f,
         // Exponents are rare in epochs: not worth an exact reader, f64 is close enough.
         _ if after.iter().any(|c| matches!(c, b'e' | b'E')) => {
-            return from_epoch_float(s.parse::<f64>().ok()?)
+            let v = s.parse::<f64>().ok()?;
+            return match unit {
+                None => from_epoch_float(v),
+                Some(u) => {
+                    let nanos = v * pow10(9 - u.min(9)) as f64;
+                    (nanos.is_finite() && nanos.abs() < i64::MAX as f64)
+                        .then(|| Timestamp::from_nanos(nanos.round() as i64, u.min(9)))
+                }
+            };
         }
         _ => return None,
     };
@@ -318,7 +368,9 @@ pub fn parse_epoch_decimal(s: &str) -> Option<Timestamp> {
     for &c in int_part {
         int = int.checked_mul(10)?.checked_add((c - b'0') as u64)?;
     }
-    let unit = epoch_unit_digits(int);
+    let unit = unit
+        .map(|u| u.min(9))
+        .unwrap_or_else(|| epoch_unit_digits(int));
     // Total nanoseconds: the integer part scaled by its unit, plus the fraction of one unit.
     let scale = pow10(9 - unit) as u64;
     let mut frac_nanos: u64 = 0;
