@@ -867,6 +867,7 @@ mod tests {
     use super::*;
     use crate::event::json::{to_json_string, DocumentOptions};
     use crate::event::{RecordOrigin, PARSE_FAILURE_TAG};
+    use crate::parse::test_support::{doc, ts};
     use proptest::prelude::*;
 
     fn parse_with(line: &str, parser: &JsonParser) -> Event {
@@ -887,15 +888,6 @@ mod tests {
             Ok(()) => panic!("{line:?} should not parse: {:?}", e.fields),
             Err(err) => err.0.into_owned(),
         }
-    }
-
-    fn doc(e: &Event) -> serde_json::Value {
-        let s = to_json_string(e, DocumentOptions::default());
-        serde_json::from_str(&s).unwrap_or_else(|err| panic!("invalid document {s}: {err}"))
-    }
-
-    fn ts(e: &Event) -> Option<String> {
-        e.timestamp.map(|t| t.to_rfc3339())
     }
 
     const APP: &str = r#"{"time":"2026-11-22T10:00:00.123+01:00","level":"INFO","logger":"api.http","msg":"request completed","request_id":"7f3a9c","http":{"method":"GET","status":200,"latency":{"ms":12.5}},"cached":false,"parent":null,"tags":["api","canary"]}"#;

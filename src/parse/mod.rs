@@ -142,9 +142,15 @@ pub fn build(name: &str, options: &ParserOptions) -> Result<Box<dyn Parser>, Str
     (reg.build)(options)
 }
 
-/// Shared settings of the parsers' property tests.
+/// Shared settings of the parsers' property tests, and field accessors shared by the parsers'
+/// tests.
 #[cfg(test)]
 pub(crate) mod test_support {
+    use std::net::IpAddr;
+
+    use crate::event::json::{to_json_string, DocumentOptions};
+    use crate::event::{Event, Text, Value};
+
     /// 512 cases by default; `PROPTEST_CASES=N` runs a longer hunt (README, "Property tests").
     pub fn proptest_config() -> proptest::prelude::ProptestConfig {
         let cases = std::env::var("PROPTEST_CASES")
@@ -152,5 +158,66 @@ pub(crate) mod test_support {
             .and_then(|v| v.parse().ok())
             .unwrap_or(512);
         proptest::prelude::ProptestConfig::with_cases(cases)
+    }
+
+    /// The text of string field `name`; panics when the field holds something else.
+    pub fn s<'a>(e: &'a Event, name: &str) -> Option<&'a str> {
+        match e.get(name) {
+            Some(Value::Str(t)) => Some(e.text(t)),
+            None => None,
+            Some(other) => panic!("{name} is not a string: {other:?}"),
+        }
+    }
+
+    pub fn int(e: &Event, name: &str) -> Option<i64> {
+        match e.get(name) {
+            Some(Value::Int(v)) => Some(*v),
+            None => None,
+            Some(other) => panic!("{name} is not an Int: {other:?}"),
+        }
+    }
+
+    pub fn ip(e: &Event, name: &str) -> Option<IpAddr> {
+        match e.get(name) {
+            Some(Value::Ip(v)) => Some(*v),
+            None => None,
+            Some(other) => panic!("{name} is not an Ip: {other:?}"),
+        }
+    }
+
+    /// The items of array field `name`, which must hold strings only.
+    pub fn strs(e: &Event, name: &str) -> Vec<String> {
+        match e.get(name) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::Str(t) => e.text(t).to_string(),
+                    other => panic!("{name} holds a non-string {other:?}"),
+                })
+                .collect(),
+            other => panic!("{name} is not an array: {other:?}"),
+        }
+    }
+
+    /// Whether field `name` is text pointing into the raw line.
+    pub fn is_span(e: &Event, name: &str) -> bool {
+        matches!(e.get(name), Some(Value::Str(Text::Span { .. })))
+    }
+
+    /// The event's timestamp as RFC 3339.
+    pub fn ts(e: &Event) -> Option<String> {
+        e.timestamp.map(|t| t.to_rfc3339())
+    }
+
+    /// The event's document, parsed back.
+    pub fn doc(e: &Event) -> serde_json::Value {
+        let d = to_json_string(e, DocumentOptions::default());
+        serde_json::from_str(&d).unwrap_or_else(|err| panic!("invalid document {d}: {err}"))
+    }
+
+    /// Whether the event's document is valid JSON.
+    pub fn valid_json(e: &Event) -> bool {
+        serde_json::from_str::<serde_json::Value>(&to_json_string(e, DocumentOptions::default()))
+            .is_ok()
     }
 }

@@ -757,6 +757,7 @@ mod tests {
     use super::*;
     use crate::event::json::{to_json_string, DocumentOptions};
     use crate::event::{RecordOrigin, PARSE_FAILURE_TAG};
+    use crate::parse::test_support::{int, ip, is_span, s, strs};
     use proptest::prelude::*;
 
     fn parse(line: &str) -> Event {
@@ -775,43 +776,6 @@ mod tests {
         }
     }
 
-    fn s<'a>(e: &'a Event, name: &str) -> Option<&'a str> {
-        e.get_str(name)
-    }
-
-    fn ip(e: &Event) -> Option<IpAddr> {
-        match e.get("source.ip") {
-            Some(Value::Ip(ip)) => Some(*ip),
-            None => None,
-            Some(other) => panic!("source.ip is not an Ip: {other:?}"),
-        }
-    }
-
-    fn int(e: &Event, name: &str) -> Option<i64> {
-        match e.get(name) {
-            Some(Value::Int(v)) => Some(*v),
-            None => None,
-            Some(other) => panic!("{name} is not an Int: {other:?}"),
-        }
-    }
-
-    fn is_span(e: &Event, name: &str) -> bool {
-        matches!(e.get(name), Some(Value::Str(Text::Span { .. })))
-    }
-
-    fn strs(e: &Event, name: &str) -> Vec<String> {
-        match e.get(name) {
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    Value::Str(t) => e.text(t).to_string(),
-                    other => panic!("{name} holds a non-string {other:?}"),
-                })
-                .collect(),
-            other => panic!("{name} is not an array: {other:?}"),
-        }
-    }
-
     const COMBINED: &str = r#"203.0.113.7 - alice [22/Nov/2026:10:00:00 +0100] "GET /shop/cart.HTML?item=42&ref=mail HTTP/1.1" 200 5316 "https://example.com/start" "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0""#;
 
     #[test]
@@ -819,7 +783,7 @@ mod tests {
         let e = parse(COMBINED);
         assert_eq!(s(&e, "message"), Some(COMBINED));
         assert_eq!(s(&e, "source.address"), Some("203.0.113.7"));
-        assert_eq!(ip(&e), Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(ip(&e, "source.ip"), Some("203.0.113.7".parse().unwrap()));
         assert_eq!(s(&e, "user.name"), Some("alice"));
         assert_eq!(s(&e, "http.request.method"), Some("GET"));
         assert_eq!(
@@ -894,7 +858,7 @@ mod tests {
             );
             let e = parse(&line);
             assert_eq!(s(&e, "source.address"), Some(addr));
-            assert_eq!(ip(&e), Some(addr.parse().unwrap()));
+            assert_eq!(ip(&e, "source.ip"), Some(addr.parse().unwrap()));
             assert_eq!(is_public(addr.parse().unwrap()), public, "{addr}");
             assert_eq!(s(&e, "http.version"), Some("2.0"));
             assert_eq!(s(&e, "url.path"), Some("/"));
@@ -1083,7 +1047,7 @@ mod tests {
             r#""10.0.0.1, 203.0.113.7" - - [22/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "-""#,
         );
         assert_eq!(s(&e, "source.address"), Some("203.0.113.7"));
-        assert_eq!(ip(&e), Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(ip(&e, "source.ip"), Some("203.0.113.7".parse().unwrap()));
         assert_eq!(
             strs(&e, "nginx.access.remote_ip_list"),
             ["10.0.0.1", "203.0.113.7"]
@@ -1113,22 +1077,22 @@ mod tests {
             r#"10.0.0.1, 192.168.1.1 - - [22/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "-""#,
         );
         assert_eq!(s(&e, "source.address"), Some("10.0.0.1"));
-        assert_eq!(ip(&e), Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(ip(&e, "source.ip"), Some("10.0.0.1".parse().unwrap()));
 
         // Host names and unix sockets are addresses but not IPs.
         let e = parse(r#"unix: - - [22/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "-""#);
         assert_eq!(s(&e, "source.address"), Some("unix:"));
-        assert!(ip(&e).is_none());
+        assert!(ip(&e, "source.ip").is_none());
         let e = parse(
             r#"lb-1.internal, 10.0.0.8 - - [22/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "-""#,
         );
         assert_eq!(s(&e, "source.address"), Some("lb-1.internal"));
-        assert!(ip(&e).is_none());
+        assert!(ip(&e, "source.ip").is_none());
         let e = parse(
             r#"unknown, 2001:db8::7 - - [22/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "-""#,
         );
         assert_eq!(s(&e, "source.address"), Some("2001:db8::7"));
-        assert_eq!(ip(&e), Some("2001:db8::7".parse().unwrap()));
+        assert_eq!(ip(&e, "source.ip"), Some("2001:db8::7".parse().unwrap()));
     }
 
     #[test]
@@ -1317,7 +1281,7 @@ mod tests {
             );
             let e = parse(&line);
             prop_assert_eq!(s(&e, "message"), Some(line.as_str()));
-            prop_assert_eq!(ip(&e), Some(addr));
+            prop_assert_eq!(ip(&e, "source.ip"), Some(addr));
             let addr_text = addr.to_string();
             prop_assert_eq!(s(&e, "source.address"), Some(addr_text.as_str()));
             prop_assert_eq!(s(&e, "user.name"), (user != "-").then_some(user.as_str()));

@@ -515,6 +515,7 @@ mod tests {
     use super::*;
     use crate::event::json::{to_json_string, DocumentOptions};
     use crate::event::{RecordOrigin, PARSE_FAILURE_TAG};
+    use crate::parse::test_support::{int, ip, s, strs, ts, valid_json};
     use proptest::prelude::*;
 
     fn parse_in(zone: TimeZone, record: &str) -> Event {
@@ -537,49 +538,12 @@ mod tests {
         }
     }
 
-    fn s<'a>(e: &'a Event, name: &str) -> Option<&'a str> {
-        e.get_str(name)
-    }
-
-    fn int(e: &Event, name: &str) -> Option<i64> {
-        match e.get(name) {
-            Some(Value::Int(v)) => Some(*v),
-            None => None,
-            Some(other) => panic!("{name} is not an Int: {other:?}"),
-        }
-    }
-
-    fn ip(e: &Event) -> Option<IpAddr> {
-        match e.get("source.ip") {
-            Some(Value::Ip(v)) => Some(*v),
-            None => None,
-            Some(other) => panic!("source.ip is not an Ip: {other:?}"),
-        }
-    }
-
-    fn strs(e: &Event, name: &str) -> Vec<String> {
-        match e.get(name) {
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    Value::Str(t) => e.text(t).to_string(),
-                    other => panic!("{name} holds a non-string {other:?}"),
-                })
-                .collect(),
-            other => panic!("{name} is not an array: {other:?}"),
-        }
-    }
-
-    fn time(e: &Event) -> String {
-        e.timestamp.map(|t| t.to_rfc3339()).unwrap_or_default()
-    }
-
     const UPSTREAM_TIMED_OUT: &str = r#"2026/11/22 10:00:00 [error] 1234#1234: *5678 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 203.0.113.7, server: shop.example.com, request: "GET /api/v1/cart?session=42 HTTP/1.1", upstream: "http://10.0.2.15:8080/api/v1/cart?session=42", host: "shop.example.com", referrer: "https://shop.example.com/products""#;
 
     #[test]
     fn upstream_timed_out_with_every_pair() {
         let e = parse(UPSTREAM_TIMED_OUT);
-        assert_eq!(time(&e), "2026-11-22T10:00:00.000Z");
+        assert_eq!(ts(&e).as_deref(), Some("2026-11-22T10:00:00.000Z"));
         assert_eq!(s(&e, "log.level"), Some("error"));
         assert_eq!(int(&e, "process.pid"), Some(1234));
         assert_eq!(int(&e, "process.thread.id"), Some(1234));
@@ -589,7 +553,7 @@ mod tests {
             Some("upstream timed out (110: Connection timed out) while reading response header from upstream")
         );
         assert_eq!(s(&e, "source.address"), Some("203.0.113.7"));
-        assert_eq!(ip(&e), Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(ip(&e, "source.ip"), Some("203.0.113.7".parse().unwrap()));
         assert_eq!(s(&e, "nginx.error.server"), Some("shop.example.com"));
         assert_eq!(
             s(&e, "nginx.error.request"),
@@ -638,7 +602,7 @@ mod tests {
             s(&e, "message"),
             Some("connect() failed (111: Connection refused) while connecting to upstream")
         );
-        assert_eq!(ip(&e), Some("2001:db8::17".parse().unwrap()));
+        assert_eq!(ip(&e, "source.ip"), Some("2001:db8::17".parse().unwrap()));
         assert_eq!(s(&e, "http.request.method"), Some("POST"));
         assert_eq!(s(&e, "http.version"), Some("2.0"));
         assert_eq!(
@@ -847,7 +811,7 @@ mod tests {
             r#"2026/11/22 10:04:03 [error] 33#33: *16 recv() failed (104: Connection reset by peer), client: unix:, server: internal"#,
         );
         assert_eq!(s(&e, "source.address"), Some("unix:"));
-        assert!(ip(&e).is_none());
+        assert!(ip(&e, "source.ip").is_none());
         // Text that only looks like a pair start: kept in the message.
         let record = r#"2026/11/22 10:04:04 [warn] 33#33: *17 something, client: a b c"#;
         let e = parse(record);
@@ -859,9 +823,9 @@ mod tests {
     fn local_times_use_the_configured_zone() {
         let berlin = TimeZone::parse("Europe/Berlin").unwrap();
         let e = parse_in(berlin, "2026/11/22 10:00:00 [notice] 1#1: reconfiguring");
-        assert_eq!(time(&e), "2026-11-22T09:00:00.000Z");
+        assert_eq!(ts(&e).as_deref(), Some("2026-11-22T09:00:00.000Z"));
         let e = parse_in(berlin, "2026/07/01 10:00:00 [notice] 1#1: reconfiguring");
-        assert_eq!(time(&e), "2026-07-01T08:00:00.000Z");
+        assert_eq!(ts(&e).as_deref(), Some("2026-07-01T08:00:00.000Z"));
         let options = ParserOptions {
             timezone: Some("-05:00".into()),
             ..ParserOptions::default()
@@ -873,7 +837,7 @@ mod tests {
             RecordOrigin::default(),
         );
         p.parse(&mut e).unwrap();
-        assert_eq!(time(&e), "2026-11-22T15:00:00.000Z");
+        assert_eq!(ts(&e).as_deref(), Some("2026-11-22T15:00:00.000Z"));
         let options = ParserOptions {
             log_format: Some("combined".into()),
             ..ParserOptions::default()
@@ -974,13 +938,8 @@ mod tests {
         e
     }
 
-    fn valid_json(e: &Event) -> bool {
-        serde_json::from_str::<serde_json::Value>(&to_json_string(e, DocumentOptions::default()))
-            .is_ok()
-    }
-
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        #![proptest_config(crate::parse::test_support::proptest_config())]
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -1055,7 +1014,7 @@ mod tests {
             prop_assert_eq!(int(&e, "process.thread.id"), Some(tid));
             prop_assert_eq!(int(&e, "nginx.error.connection_id"), cid);
             prop_assert_eq!(s(&e, "message"), Some(message.as_str()));
-            prop_assert_eq!(ip(&e), client_ip);
+            prop_assert_eq!(ip(&e, "source.ip"), client_ip);
             if client_ip.is_some() {
                 prop_assert_eq!(s(&e, "nginx.error.server"), Some(server.as_str()));
                 if let Some((method, target)) = &request {

@@ -1063,6 +1063,7 @@ mod tests {
     use super::*;
     use crate::event::json::{to_json_string, DocumentOptions};
     use crate::event::{RecordOrigin, PARSE_FAILURE_TAG};
+    use crate::parse::test_support::{int, ip, is_span, s, strs, valid_json};
     use crate::parse::ParserOptions;
     use proptest::prelude::*;
 
@@ -1100,49 +1101,12 @@ mod tests {
         }
     }
 
-    fn s<'a>(e: &'a Event, name: &str) -> Option<&'a str> {
-        e.get_str(name)
-    }
-
-    fn int(e: &Event, name: &str) -> Option<i64> {
-        match e.get(name) {
-            Some(Value::Int(v)) => Some(*v),
-            None => None,
-            Some(other) => panic!("{name} is not an Int: {other:?}"),
-        }
-    }
-
     fn float(e: &Event, name: &str) -> Option<f64> {
         match e.get(name) {
             Some(Value::Float(v)) => Some(*v),
             None => None,
             Some(other) => panic!("{name} is not a Float: {other:?}"),
         }
-    }
-
-    fn ip(e: &Event, name: &str) -> Option<IpAddr> {
-        match e.get(name) {
-            Some(Value::Ip(v)) => Some(*v),
-            None => None,
-            Some(other) => panic!("{name} is not an Ip: {other:?}"),
-        }
-    }
-
-    fn strs(e: &Event, name: &str) -> Vec<String> {
-        match e.get(name) {
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    Value::Str(t) => e.text(t).to_string(),
-                    other => panic!("{name} holds a non-string {other:?}"),
-                })
-                .collect(),
-            other => panic!("{name} is not an array: {other:?}"),
-        }
-    }
-
-    fn is_span(e: &Event, name: &str) -> bool {
-        matches!(e.get(name), Some(Value::Str(Text::Span { .. })))
     }
 
     /// The example of the issue, quotes and all.
@@ -1703,13 +1667,8 @@ mod tests {
         e
     }
 
-    fn valid_json(e: &Event) -> bool {
-        serde_json::from_str::<serde_json::Value>(&to_json_string(e, DocumentOptions::default()))
-            .is_ok()
-    }
-
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        #![proptest_config(crate::parse::test_support::proptest_config())]
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {

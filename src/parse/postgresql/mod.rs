@@ -931,6 +931,7 @@ mod tests {
     use super::*;
     use crate::event::json::{to_json_string, DocumentOptions};
     use crate::event::{RecordOrigin, PARSE_FAILURE_TAG};
+    use crate::parse::test_support::{int, ip, is_span, s, strs, ts};
     use proptest::prelude::*;
 
     fn parser() -> PostgresqlParser {
@@ -959,51 +960,6 @@ mod tests {
             Ok(()) => panic!("{entry:?} should not parse: {:?}", e.fields),
             Err(err) => err.0.into_owned(),
         }
-    }
-
-    fn s<'a>(e: &'a Event, name: &str) -> Option<&'a str> {
-        match e.get(name) {
-            Some(Value::Str(t)) => Some(e.text(t)),
-            None => None,
-            Some(other) => panic!("{name} is not a string: {other:?}"),
-        }
-    }
-
-    fn int(e: &Event, name: &str) -> Option<i64> {
-        match e.get(name) {
-            Some(Value::Int(v)) => Some(*v),
-            None => None,
-            Some(other) => panic!("{name} is not an Int: {other:?}"),
-        }
-    }
-
-    fn ip(e: &Event, name: &str) -> Option<IpAddr> {
-        match e.get(name) {
-            Some(Value::Ip(v)) => Some(*v),
-            None => None,
-            Some(other) => panic!("{name} is not an Ip: {other:?}"),
-        }
-    }
-
-    fn list(e: &Event, name: &str) -> Vec<String> {
-        match e.get(name) {
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    Value::Str(t) => e.text(t).to_string(),
-                    other => panic!("{name} holds {other:?}"),
-                })
-                .collect(),
-            other => panic!("{name} is not an array: {other:?}"),
-        }
-    }
-
-    fn time(e: &Event) -> String {
-        e.timestamp.expect("timestamp").to_rfc3339()
-    }
-
-    fn is_span(e: &Event, name: &str) -> bool {
-        matches!(e.get(name), Some(Value::Str(Text::Span { .. })))
     }
 
     /// Splits `text` into records the way the input does: continuation lines join the record
@@ -1035,7 +991,7 @@ mod tests {
     #[test]
     fn default_prefix_line() {
         let e = parse("2026-11-22 10:00:00.123 UTC [4242] LOG:  database system is ready to accept connections");
-        assert_eq!(time(&e), "2026-11-22T10:00:00.123Z");
+        assert_eq!(ts(&e).as_deref(), Some("2026-11-22T10:00:00.123Z"));
         assert_eq!(int(&e, "process.pid"), Some(4242));
         assert_eq!(s(&e, "log.level"), Some("log"));
         assert_eq!(
@@ -1043,8 +999,8 @@ mod tests {
             Some("database system is ready to accept connections")
         );
         assert!(is_span(&e, "message"));
-        assert_eq!(list(&e, "event.category"), ["database"]);
-        assert_eq!(list(&e, "event.type"), ["info"]);
+        assert_eq!(strs(&e, "event.category"), ["database"]);
+        assert_eq!(strs(&e, "event.type"), ["info"]);
         assert_eq!(s(&e, "event.kind"), Some("event"));
         assert!(e.get("user.name").is_none());
         assert_eq!(parser().dataset(), "postgresql.log");
@@ -1072,23 +1028,23 @@ mod tests {
     #[test]
     fn other_default_prefixes() {
         let e = parse("2026-11-22 10:00:00 CET [3011-7] bob@inventory ERROR:  permission denied for table stock");
-        assert_eq!(time(&e), "2026-11-22T09:00:00.000Z");
+        assert_eq!(ts(&e).as_deref(), Some("2026-11-22T09:00:00.000Z"));
         assert_eq!(int(&e, "process.pid"), Some(3011));
         assert_eq!(int(&e, "postgresql.log.session_line_num"), Some(7));
         assert_eq!(s(&e, "user.name"), Some("bob"));
         assert_eq!(s(&e, "postgresql.log.database"), Some("inventory"));
-        assert_eq!(list(&e, "event.type"), ["error"]);
+        assert_eq!(strs(&e, "event.type"), ["error"]);
 
         let e = parse("2026-11-22 10:00:00 CET [3011-8] LOG:  checkpoint starting: time");
         assert_eq!(int(&e, "postgresql.log.session_line_num"), Some(8));
         assert!(e.get("user.name").is_none());
 
         let e = parse("2026-07-01 12:00:00 CEST [812]: [3-1] LOG:  autovacuum launcher started");
-        assert_eq!(time(&e), "2026-07-01T10:00:00.000Z");
+        assert_eq!(ts(&e).as_deref(), Some("2026-07-01T10:00:00.000Z"));
         assert_eq!(int(&e, "postgresql.log.session_line_num"), Some(3));
 
         let e = parse("2026-11-22 10:00:00 EST [812]: [4-1] user=alice,db=crm,app=psql,client=192.0.2.10 NOTICE:  table \"tmp\" does not exist, skipping");
-        assert_eq!(time(&e), "2026-11-22T15:00:00.000Z");
+        assert_eq!(ts(&e).as_deref(), Some("2026-11-22T15:00:00.000Z"));
         assert_eq!(s(&e, "user.name"), Some("alice"));
         assert_eq!(s(&e, "postgresql.log.database"), Some("crm"));
         assert_eq!(s(&e, "postgresql.log.application_name"), Some("psql"));
@@ -1175,7 +1131,7 @@ mod tests {
         let e = parse_with(&p, entry);
         assert_eq!(s(&e, "message"), Some("deadlock detected"));
         assert_eq!(s(&e, "log.level"), Some("error"));
-        assert_eq!(list(&e, "event.type"), ["error"]);
+        assert_eq!(strs(&e, "event.type"), ["error"]);
         assert_eq!(
             s(&e, "postgresql.log.detail"),
             Some("Process 1677 waits for ShareLock on transaction 8812311; blocked by process 1680.\nProcess 1680 waits for ShareLock on transaction 8812309; blocked by process 1677.")
@@ -1217,7 +1173,7 @@ mod tests {
         let e = parse_with(&p, "2026-11-22 10:00:01.000 UTC [2402] 28P01 reporting@shop FATAL:  password authentication failed for user \"reporting\"");
         assert_eq!(s(&e, "postgresql.log.sql_state_code"), Some("28P01"));
         assert_eq!(s(&e, "log.level"), Some("fatal"));
-        assert_eq!(list(&e, "event.type"), ["error"]);
+        assert_eq!(strs(&e, "event.type"), ["error"]);
         assert_eq!(s(&e, "user.name"), Some("reporting"));
 
         let e = parse_with(&p, "2026-11-22 10:00:02.000 UTC [2410] 53300 [unknown]@[unknown] FATAL:  sorry, too many clients already");
@@ -1236,7 +1192,7 @@ mod tests {
         assert_eq!(s(&e, "log.origin.function"), Some("_bt_check_unique"));
         assert_eq!(s(&e, "log.origin.file.name"), Some("nbtinsert.c"));
         assert_eq!(int(&e, "log.origin.file.line"), Some(666));
-        assert_eq!(time(&e), "2026-11-21T23:12:45.902Z");
+        assert_eq!(ts(&e).as_deref(), Some("2026-11-21T23:12:45.902Z"));
     }
 
     #[test]
@@ -1293,7 +1249,7 @@ mod tests {
         );
         assert_eq!(s(&e, "log.level"), Some("debug"));
         let e = parse("2026-11-22 10:00:00.000 UTC [7] PANIC:  could not write to file \"pg_wal/xlogtemp.7\": No space left on device");
-        assert_eq!(list(&e, "event.type"), ["error"]);
+        assert_eq!(strs(&e, "event.type"), ["error"]);
     }
 
     #[test]
@@ -1331,7 +1287,7 @@ mod tests {
 
         let p = with_prefix("%n %r %L ");
         let e = parse_with(&p, "1763805600.123 10.0.0.5(51234) 10.0.0.1 LOG:  x");
-        assert_eq!(time(&e), "2025-11-22T10:00:00.123Z");
+        assert_eq!(ts(&e).as_deref(), Some("2025-11-22T10:00:00.123Z"));
         assert_eq!(s(&e, "source.address"), Some("10.0.0.5"));
         assert_eq!(int(&e, "source.port"), Some(51234));
         assert_eq!(ip(&e, "destination.ip"), Some("10.0.0.1".parse().unwrap()));
@@ -1362,16 +1318,16 @@ mod tests {
         ];
         for (zone, expected) in cases {
             let e = parse(&format!("2026-11-22 10:00:00 {zone} [1] LOG:  x"));
-            assert_eq!(time(&e), expected, "{zone}");
+            assert_eq!(ts(&e).as_deref(), Some(expected), "{zone}");
             assert!(e.get("postgresql.log.timezone").is_none(), "{zone}");
         }
         // Unknown abbreviation: the configured zone, and the abbreviation kept.
         let p = PostgresqlParser::new(None, TimeZone::parse("Europe/Berlin").unwrap()).unwrap();
         let e = parse_with(&p, "2026-11-22 10:00:00.5 XYZT [1] LOG:  x");
-        assert_eq!(time(&e), "2026-11-22T09:00:00.500Z");
+        assert_eq!(ts(&e).as_deref(), Some("2026-11-22T09:00:00.500Z"));
         assert_eq!(s(&e, "postgresql.log.timezone"), Some("XYZT"));
         let e = parse("2026-11-22 10:00:00 XYZT [1] LOG:  x");
-        assert_eq!(time(&e), "2026-11-22T10:00:00.000Z");
+        assert_eq!(ts(&e).as_deref(), Some("2026-11-22T10:00:00.000Z"));
     }
 
     #[test]
@@ -1512,7 +1468,7 @@ mod tests {
         let p = parser();
         assert_eq!(assemble(&p, entry), vec![entry.to_string()]);
         let e = parse_with(&p, entry);
-        assert_eq!(time(&e), "2026-11-22T00:02:40.771Z");
+        assert_eq!(ts(&e).as_deref(), Some("2026-11-22T00:02:40.771Z"));
         assert_eq!(s(&e, "user.name"), Some("shop_app"));
         assert!(is_span(&e, "user.name"));
         assert_eq!(s(&e, "postgresql.log.database"), Some("shop"));
@@ -1561,7 +1517,7 @@ mod tests {
         assert!(matches!(e.get("message"), Some(Value::Str(Text::Owned(_)))));
         assert_eq!(s(&e, "source.address"), Some("local"));
         assert_eq!(s(&e, "postgresql.log.sql_state_code"), Some("22P02"));
-        assert_eq!(list(&e, "event.type"), ["error"]);
+        assert_eq!(strs(&e, "event.type"), ["error"]);
         assert_eq!(
             s(&e, "postgresql.log.internal_query"),
             Some("SELECT $1::integer")
@@ -1586,7 +1542,7 @@ mod tests {
         // 8.4: 22 columns, background process without names.
         let entry = "2026-11-22 00:01:00.000 CET,,,77,,6b02306c.4d,1,,2026-11-22 00:00:50 CET,,0,LOG,00000,\"checkpoint starting: time\",,,,,,,,";
         let e = parse(entry);
-        assert_eq!(time(&e), "2026-11-21T23:01:00.000Z");
+        assert_eq!(ts(&e).as_deref(), Some("2026-11-21T23:01:00.000Z"));
         assert!(e.get("user.name").is_none());
         assert!(e.get("postgresql.log.application_name").is_none());
     }
@@ -1595,7 +1551,7 @@ mod tests {
     fn jsonlog_entries() {
         let line = r#"{"timestamp":"2026-11-22 01:03:05.220 CET","user":"shop_app","dbname":"shop","pid":4101,"remote_host":"10.0.4.21","remote_port":51514,"session_id":"6b0230c8.1005","line_num":4,"ps":"INSERT","session_start":"2026-11-22 01:01:12 CET","vxid":"12/15","txid":8816001,"error_severity":"ERROR","state_code":"23505","message":"duplicate key value violates unique constraint \"orders_pkey\"","detail":"Key (id)=(90311) already exists.","statement":"INSERT INTO orders (id) VALUES (90311);","func_name":"_bt_check_unique","file_name":"nbtinsert.c","file_line_num":666,"application_name":"checkout-api","backend_type":"client backend","query_id":6104113745082215227,"new_key_of_pg_42":true}"#;
         let e = parse(line);
-        assert_eq!(time(&e), "2026-11-22T00:03:05.220Z");
+        assert_eq!(ts(&e).as_deref(), Some("2026-11-22T00:03:05.220Z"));
         assert_eq!(s(&e, "user.name"), Some("shop_app"));
         assert!(is_span(&e, "user.name"));
         assert_eq!(s(&e, "postgresql.log.database"), Some("shop"));
@@ -1626,7 +1582,7 @@ mod tests {
             int(&e, "postgresql.log.query_id"),
             Some(6104113745082215227)
         );
-        assert_eq!(list(&e, "event.type"), ["error"]);
+        assert_eq!(strs(&e, "event.type"), ["error"]);
 
         let line = r#"{"timestamp":"2026-11-22 01:02:40.771 UTC","user":"[unknown]","pid":4101,"remote_host":"[local]","error_severity":"LOG","message":"duration: 2044.918 ms  statement: SELECT 1\nFROM t","backend_type":"parallel worker","leader_pid":4100}"#;
         let e = parse(line);
@@ -1685,7 +1641,7 @@ mod tests {
         assert_eq!(failed, vec![0, 31, 46]);
         for (i, e) in events.iter().enumerate() {
             if !failed.contains(&i) {
-                let t = time(e);
+                let t = ts(e).expect("timestamp");
                 assert!(
                     t.as_str() >= "2026-11-21T22:00:00" && t.as_str() < "2026-11-22T02:00:00",
                     "{t}"

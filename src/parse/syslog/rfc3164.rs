@@ -334,10 +334,11 @@ fn set_tag<'a>(c: &Cursor<'a>, m: &mut Message, name: Input<'a>, pid: Option<Inp
 #[cfg(test)]
 mod tests {
     use super::super::tests::{
-        assert_no_priority, assert_priority, fail, int, parse, parse_with, parser_at, s, ts,
+        assert_no_priority, assert_priority, fail, parse, parse_with, parser_at,
     };
     use super::*;
     use crate::parse::syslog::SyslogParser;
+    use crate::parse::test_support::{int, s, ts};
 
     /// The year a `Mmm dd hh:mm:ss` line read at `now` lands in, as UTC RFC 3339.
     fn read_at(line: &str, now: &str) -> String {

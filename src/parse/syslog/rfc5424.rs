@@ -234,8 +234,9 @@ pub(crate) fn parse(
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{assert_priority, doc, fail, int, parse, s, ts};
+    use super::super::tests::{assert_priority, fail, parse};
     use crate::event::{Text, Value};
+    use crate::parse::test_support::{doc, int, s, ts};
 
     // The four examples of RFC 5424, section 6.5 (BOM as the bytes it stands for).
 

@@ -4,6 +4,7 @@
 use super::*;
 use crate::event::json::{to_json_string, DocumentOptions};
 use crate::event::{RecordOrigin, PARSE_FAILURE_TAG};
+use crate::parse::test_support::{doc, int, s, ts};
 use crate::parse::timestamp::parse_rfc3339;
 use proptest::prelude::*;
 
@@ -42,31 +43,6 @@ pub(super) fn fail(line: &str) -> String {
             err.0.into_owned()
         }
     }
-}
-
-pub(super) fn s<'a>(e: &'a Event, name: &str) -> Option<&'a str> {
-    match e.get(name) {
-        None => None,
-        Some(Value::Str(t)) => Some(e.text(t)),
-        Some(other) => panic!("{name} is not a string: {other:?}"),
-    }
-}
-
-pub(super) fn int(e: &Event, name: &str) -> Option<i64> {
-    match e.get(name) {
-        Some(Value::Int(v)) => Some(*v),
-        None => None,
-        Some(other) => panic!("{name} is not an Int: {other:?}"),
-    }
-}
-
-pub(super) fn ts(e: &Event) -> Option<String> {
-    e.timestamp.map(|t| t.to_rfc3339())
-}
-
-pub(super) fn doc(e: &Event) -> serde_json::Value {
-    let d = to_json_string(e, DocumentOptions::default());
-    serde_json::from_str(&d).unwrap_or_else(|err| panic!("invalid document {d}: {err}"))
 }
 
 /// Asserts the priority fields all at once, with their types.
