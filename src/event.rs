@@ -30,6 +30,9 @@ pub enum Text {
     },
     Owned(Box<str>),
     Static(&'static str),
+    /// Text every event of a stream carries (host name, file path, Kubernetes fields): a
+    /// reference count per event instead of a copy.
+    Shared(std::sync::Arc<str>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -132,6 +135,7 @@ impl Event {
             Text::Span { start, end } => self.raw.get(*start as usize..*end as usize).unwrap_or(""),
             Text::Owned(s) => s,
             Text::Static(s) => s,
+            Text::Shared(s) => s,
         }
     }
 

@@ -23,6 +23,26 @@ fn compare_names(a: &str, b: &str) -> Ordering {
     a.bytes().map(key).cmp(b.bytes().map(key))
 }
 
+/// Most segments a name is split into; a deeper name keeps its remaining dots in the leaf.
+const MAX_SEGMENTS: usize = 16;
+
+/// Splits a dotted name into `segs` without allocating; returns how many segments it has.
+fn split_segments<'a>(name: &'a str, segs: &mut [&'a str; MAX_SEGMENTS]) -> usize {
+    let mut n = 0;
+    let mut start = 0;
+    for dot in memchr::memchr_iter(b'.', name.as_bytes()) {
+        if n == MAX_SEGMENTS - 1 {
+            break;
+        }
+        // `.` is ASCII, so both sides of it are character boundaries.
+        segs[n] = &name[start..dot];
+        n += 1;
+        start = dot + 1;
+    }
+    segs[n] = &name[start..];
+    n + 1
+}
+
 /// Appends the event as one JSON object (no newline).
 pub fn write_document(event: &Event, opts: DocumentOptions, out: &mut Vec<u8>) {
     out.push(b'{');
@@ -53,10 +73,12 @@ pub fn write_document(event: &Event, opts: DocumentOptions, out: &mut Vec<u8>) {
     });
 
     // Stack of open object names (segments).
-    let mut open: Vec<&str> = Vec::new();
+    let mut open: Vec<&str> = Vec::with_capacity(MAX_SEGMENTS);
+    let mut seg_buf: [&str; MAX_SEGMENTS] = [""; MAX_SEGMENTS];
     for (pos, &i) in order.iter().enumerate() {
         let name: &str = &event.fields[i].0;
-        let segs: Vec<&str> = name.split('.').collect();
+        let n = split_segments(name, &mut seg_buf);
+        let segs = &seg_buf[..n];
         // Close objects not shared with this name.
         let mut common = 0;
         while common < open.len() && common + 1 < segs.len() && open[common] == segs[common] {
@@ -176,7 +198,18 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Most text needs no escaping: skip eight clean bytes at a time.
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if !needs_escape(u64::from_le_bytes(word)) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
         let esc: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -194,17 +227,34 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
                     HEX[(b >> 4) as usize],
                     HEX[(b & 15) as usize],
                 ]);
-                start = i + 1;
+                i += 1;
+                start = i;
                 continue;
             }
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.extend_from_slice(&bytes[start..i]);
         out.extend_from_slice(esc);
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// True when one of the eight bytes of `w` is a control character, a quote or a backslash (SWAR: a
+/// byte-wise "less than" and two byte-wise "equals" on a whole word).
+#[inline]
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    // Bytes below 0x20; bytes >= 0x80 are excluded by `!w`.
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (control | has_zero(w ^ (ONES * b'"' as u64)) | has_zero(w ^ (ONES * b'\\' as u64))) != 0
 }
 
 /// The document as a `String` (tests, `logpipe parse`).
@@ -262,6 +312,47 @@ mod tests {
         e.push("m", Value::owned_str("a\"b\\c\n\u{1}é"));
         let s = to_json_string(&e, DocumentOptions::default());
         assert_eq!(parse(&s)["m"], "a\"b\\c\n\u{1}é");
+    }
+
+    #[test]
+    fn escape_detection_matches_the_bytewise_rule() {
+        let bytewise = |w: [u8; 8]| w.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let w = state.to_le_bytes();
+            assert_eq!(needs_escape(state), bytewise(w), "{w:?}");
+        }
+        for b in 0..=255u8 {
+            let w = [b'a', b'b', b, 0xc3, 0xa9, b'z', b'z', b'z'];
+            assert_eq!(needs_escape(u64::from_le_bytes(w)), bytewise(w), "byte {b}");
+        }
+    }
+
+    #[test]
+    fn long_and_deep_names_stay_valid() {
+        let mut e = Event::new(String::new(), RecordOrigin::default());
+        let deep: String = (0..20)
+            .map(|i| format!("s{i}"))
+            .collect::<Vec<_>>()
+            .join(".");
+        e.push(deep.clone(), Value::Int(1));
+        e.push(
+            "m",
+            Value::owned_str("a long text with \"quotes\" and \\ and\ttabs é ünïcode".repeat(3)),
+        );
+        let doc = parse(&to_json_string(&e, DocumentOptions::default()));
+        assert_eq!(
+            doc["m"],
+            "a long text with \"quotes\" and \\ and\ttabs é ünïcode".repeat(3)
+        );
+        let mut v = &doc;
+        for i in 0..15 {
+            v = &v[format!("s{i}")];
+        }
+        assert_eq!(v["s15.s16.s17.s18.s19"], 1, "{doc}");
     }
 
     #[test]

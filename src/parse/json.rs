@@ -304,6 +304,7 @@ impl<'a, 'f> Reader<'a, 'f> {
             Text::Span { start, end } => self.raw.get(*start as usize..*end as usize).unwrap_or(""),
             Text::Owned(s) => s,
             Text::Static(s) => s,
+            Text::Shared(s) => s,
         }
     }
 

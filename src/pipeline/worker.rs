@@ -41,23 +41,20 @@ impl Chain {
         let file_path = stream.file_path.as_ref();
         // Context fields first: they survive a parse failure.
         let dataset = match &self.dataset {
-            Some(d) => Value::Str(Text::Owned(d.as_ref().into())),
+            Some(d) => Value::Str(Text::Shared(d.clone())),
             None => Value::Str(Text::Static(self.parser.dataset())),
         };
         event.push("event.dataset", dataset);
         event.push(
             "host.name",
-            Value::Str(Text::Owned(self.host_name.as_ref().into())),
+            Value::Str(Text::Shared(self.host_name.clone())),
         );
         if let Some(path) = file_path {
-            event.push(
-                "log.file.path",
-                Value::Str(Text::Owned(path.as_ref().into())),
-            );
+            event.push("log.file.path", Value::Str(Text::Shared(path.clone())));
             event.push("log.offset", Value::Int(event.origin.offset as i64));
         }
         for (name, value) in &stream.fields {
-            event.push(*name, Value::Str(Text::Owned(value.as_ref().into())));
+            event.push(*name, Value::Str(Text::Shared(value.clone())));
         }
         if let Some(meta) = meta {
             if let Some(stream) = meta.stream {
