@@ -142,6 +142,39 @@ pub fn build(name: &str, options: &ParserOptions) -> Result<Box<dyn Parser>, Str
     (reg.build)(options)
 }
 
+/// A `"…"` field as several formats write it (NGINX, syslog structured data): its content and
+/// whether it holds backslash escapes. A backslash escapes whatever follows it, so `\"` does not
+/// end the field; unescaping, which differs per format, is the caller's.
+#[inline]
+pub(crate) fn backslash_quoted(input: &[u8]) -> nom::IResult<&[u8], (&[u8], bool)> {
+    let fail = || {
+        Err(nom::Err::Error(nom::error::Error::new(
+            input,
+            nom::error::ErrorKind::Char,
+        )))
+    };
+    let Some(body) = input.strip_prefix(b"\"") else {
+        return fail();
+    };
+    let mut from = 0;
+    let mut escaped = false;
+    while let Some(k) = body
+        .get(from..)
+        .and_then(|s| memchr::memchr2(b'"', b'\\', s))
+    {
+        let at = from + k;
+        if body.get(at) == Some(&b'"') {
+            return match (body.get(..at), body.get(at + 1..)) {
+                (Some(content), Some(rest)) => Ok((rest, (content, escaped))),
+                _ => fail(),
+            };
+        }
+        escaped = true;
+        from = at + 2;
+    }
+    fail()
+}
+
 /// Shared settings of the parsers' property tests, and field accessors shared by the parsers'
 /// tests.
 #[cfg(test)]

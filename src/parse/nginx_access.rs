@@ -24,6 +24,7 @@ use nom::character::complete::digit1;
 use nom::error::{Error as NomError, ErrorKind};
 use nom::{IResult, Parser as _};
 
+use super::backslash_quoted as quoted;
 use super::nginx_log_format::LogFormatParser;
 use super::timestamp::{parse_nginx_time, TimeZone};
 use super::{reject_foreign, ParseError, Parser, ParserOptions, ParserRegistration};
@@ -167,30 +168,6 @@ impl<'a> Cursor<'a> {
 
 fn nom_error<T>(input: Input<'_>, kind: ErrorKind) -> IResult<Input<'_>, T> {
     Err(nom::Err::Error(NomError::new(input, kind)))
-}
-
-/// A `"…"` field: returns its content and whether it holds escapes. nginx writes `"` as `\x22`,
-/// but Apache-style `\"` occurs too (other servers, hand-made formats); neither ends the field.
-fn quoted(input: Input<'_>) -> IResult<Input<'_>, (Input<'_>, bool)> {
-    let (body, _) = tag("\"")(input)?;
-    let mut from = 0;
-    let mut escaped = false;
-    while let Some(k) = body
-        .get(from..)
-        .and_then(|s| memchr::memchr2(b'"', b'\\', s))
-    {
-        let at = from + k;
-        if body.get(at) == Some(&b'"') {
-            return match (body.get(..at), body.get(at + 1..)) {
-                (Some(content), Some(rest)) => Ok((rest, (content, escaped))),
-                _ => nom_error(input, ErrorKind::Char),
-            };
-        }
-        escaped = true;
-        // Whatever follows the backslash is part of the escape, a quote included.
-        from = at + 2;
-    }
-    nom_error(input, ErrorKind::Char)
 }
 
 /// The remote-address position up to the ` - ` before `$remote_user`: one address, or a list

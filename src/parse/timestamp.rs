@@ -192,7 +192,8 @@ pub fn parse_datetime_in(s: &str, zone: &TimeZone) -> Option<Timestamp> {
 }
 
 /// Month from its English three-letter abbreviation, any case.
-fn month_from_abbr(b: &[u8]) -> Option<u32> {
+/// `Jan`..`Dec` (any case) at the start of `b`.
+pub(crate) fn month_from_abbr(b: &[u8]) -> Option<u32> {
     let m = match b.get(..3)? {
         [a, b, c] => [a | 0x20, b | 0x20, c | 0x20],
         _ => return None,

@@ -119,26 +119,10 @@ fn two_digits(i: Input<'_>) -> IResult<Input<'_>, u32> {
 /// English month abbreviation, any case (BSD writes `Nov`; some devices `NOV`).
 fn month(i: Input<'_>) -> IResult<Input<'_>, u32> {
     let (rest, m) = take(3usize)(i)?;
-    let m = match m {
-        [a, b, c] => [a | 0x20, b | 0x20, c | 0x20],
-        _ => return nom_fail(i),
-    };
-    let n = match &m {
-        b"jan" => 1,
-        b"feb" => 2,
-        b"mar" => 3,
-        b"apr" => 4,
-        b"may" => 5,
-        b"jun" => 6,
-        b"jul" => 7,
-        b"aug" => 8,
-        b"sep" => 9,
-        b"oct" => 10,
-        b"nov" => 11,
-        b"dec" => 12,
-        _ => return nom_fail(i),
-    };
-    Ok((rest, n))
+    match crate::parse::timestamp::month_from_abbr(m) {
+        Some(n) => Ok((rest, n)),
+        None => nom_fail(i),
+    }
 }
 
 /// `Mmm dd [yyyy ]hh:mm:ss[.f…]`: the shape only; whether the date exists is checked when it

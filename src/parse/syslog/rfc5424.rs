@@ -9,7 +9,6 @@
 use std::borrow::Cow;
 
 use nom::bytes::complete::{tag, take_till1, take_while1};
-use nom::error::{Error as NomError, ErrorKind};
 use nom::IResult;
 
 use super::{as_str, proc_id, Cursor, Input, Message};
@@ -38,27 +37,10 @@ fn sd_name(i: Input<'_>) -> IResult<Input<'_>, Input<'_>> {
     take_while1(|b: u8| (33..=126).contains(&b) && !matches!(b, b'=' | b']' | b'"'))(i)
 }
 
-/// The inside of a quoted PARAM-VALUE and whether it holds backslash escapes. A backslash
-/// escapes whatever follows it, so `\"` does not end the value.
+/// The inside of a quoted PARAM-VALUE and whether it holds backslash escapes (RFC 5424
+/// escapes `"`, `\\` and `]`; a backslash before anything else is kept by the caller).
 fn param_value(i: Input<'_>) -> IResult<Input<'_>, (Input<'_>, bool)> {
-    let (body, _) = tag("\"")(i)?;
-    let mut from = 0;
-    let mut escaped = false;
-    while let Some(k) = body
-        .get(from..)
-        .and_then(|s| memchr::memchr2(b'"', b'\\', s))
-    {
-        let at = from + k;
-        if body.get(at) == Some(&b'"') {
-            return match (body.get(..at), body.get(at + 1..)) {
-                (Some(value), Some(rest)) => Ok((rest, (value, escaped))),
-                _ => Err(nom::Err::Error(NomError::new(i, ErrorKind::Char))),
-            };
-        }
-        escaped = true;
-        from = at + 2;
-    }
-    Err(nom::Err::Error(NomError::new(i, ErrorKind::Char)))
+    crate::parse::backslash_quoted(i)
 }
 
 /// Undoes the three escapes RFC 5424 defines (`\"`, `\\`, `\]`). A backslash before any other
