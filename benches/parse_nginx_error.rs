@@ -8,11 +8,11 @@
 //! `benches/parsers.rs`, so the generic matcher can be compared with the hand-written reader on
 //! the same data.
 
-use std::hint::black_box;
+use criterion::{criterion_group, criterion_main, Criterion};
+use logpipe::parse::ParserOptions;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use logpipe::event::{Event, RecordOrigin};
-use logpipe::parse::{build, Parser, ParserOptions};
+mod common;
+use common::{bench_lines, parser};
 
 /// A mix of what error logs hold: request errors with every context pair, a startup message
 /// without connection, and a PHP-FPM message joined from several lines.
@@ -44,44 +44,15 @@ const COMBINED_LINES: &[&str] = &[
     r#"198.51.100.23 - - [22/Nov/2026:10:00:03 +0100] "GET /wp-login.php HTTP/1.1" 404 153 "-" "python-requests/2.32.3""#,
 ];
 
-fn bench_lines(c: &mut Criterion, group: &str, id: &str, parser: &dyn Parser, lines: &[&str]) {
-    let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-    // Every sample must parse, or the bench would measure the failure path.
-    for line in &lines {
-        let mut event = Event::new(line.clone(), RecordOrigin::default());
-        if let Err(e) = parser.parse(&mut event) {
-            panic!("bench line does not parse: {e}: {line}");
-        }
-    }
-    let mut g = c.benchmark_group(group);
-    g.throughput(Throughput::Elements(lines.len() as u64));
-    g.bench_function(id, |b| {
-        b.iter(|| {
-            for line in &lines {
-                let mut event = Event::new(line.clone(), RecordOrigin::default());
-                let outcome = parser.parse(&mut event);
-                let _ = black_box((outcome, event));
-            }
-        })
-    });
-    g.finish();
-}
-
 fn parsers(c: &mut Criterion) {
-    let error = match build("nginx_error", &ParserOptions::default()) {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    };
+    let error = parser("nginx_error", &ParserOptions::default());
     bench_lines(c, "nginx_error", "line", error.as_ref(), ERROR_RECORDS);
 
     let options = ParserOptions {
         log_format: Some(CUSTOM_FORMAT.to_string()),
         ..ParserOptions::default()
     };
-    let custom = match build("nginx_access", &options) {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    };
+    let custom = parser("nginx_access", &options);
     bench_lines(
         c,
         "nginx_access",
@@ -94,10 +65,7 @@ fn parsers(c: &mut Criterion) {
         log_format: Some("combined".to_string()),
         ..ParserOptions::default()
     };
-    let compiled_combined = match build("nginx_access", &options) {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    };
+    let compiled_combined = parser("nginx_access", &options);
     bench_lines(
         c,
         "nginx_access",

@@ -4,11 +4,11 @@
 //!
 //! Run: `cargo bench --bench parse_postgresql -- --warm-up-time 1 --measurement-time 3`
 
-use std::hint::black_box;
+use criterion::{criterion_group, criterion_main, Criterion};
+use logpipe::parse::ParserOptions;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use logpipe::event::{Event, RecordOrigin};
-use logpipe::parse::{build, Parser, ParserOptions};
+mod common;
+use common::{bench_lines, parser};
 
 /// The server's default prefix `%m [%p] ` (and Debian's `%m [%p] %q%u@%d `), read without
 /// configuration.
@@ -42,43 +42,24 @@ const JSONLOG: &[&str] = &[
     r#"{"timestamp":"2026-11-22 01:01:12.009 CET","user":"shop_app","dbname":"shop","pid":4101,"remote_host":"10.0.4.21","remote_port":51514,"session_id":"6b0230c8.1005","line_num":2,"ps":"authentication","session_start":"2026-11-22 01:01:12 CET","vxid":"12/1","txid":0,"error_severity":"LOG","message":"connection authorized: user=shop_app database=shop application_name=checkout-api","application_name":"checkout-api","backend_type":"client backend","query_id":0}"#,
 ];
 
-fn bench_entries(c: &mut Criterion, parser: &dyn Parser, id: &str, entries: &[&str]) {
-    let entries: Vec<String> = entries.iter().map(|l| l.to_string()).collect();
-    // Every sample must parse, or the bench would measure the failure path.
-    for entry in &entries {
-        let mut event = Event::new(entry.clone(), RecordOrigin::default());
-        if let Err(e) = parser.parse(&mut event) {
-            panic!("bench entry does not parse: {e}: {entry}");
-        }
-    }
-    let mut g = c.benchmark_group("postgresql");
-    g.throughput(Throughput::Elements(entries.len() as u64));
-    g.bench_function(id, |b| {
-        b.iter(|| {
-            for entry in &entries {
-                let mut event = Event::new(entry.clone(), RecordOrigin::default());
-                let outcome = parser.parse(&mut event);
-                let _ = black_box((outcome, event));
-            }
-        })
-    });
-    g.finish();
-}
-
 fn postgresql(c: &mut Criterion) {
-    let parser = match build("postgresql", &ParserOptions::default()) {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    };
-    bench_entries(c, parser.as_ref(), "stderr_default", STDERR_DEFAULT);
-    bench_entries(
+    let pg = parser("postgresql", &ParserOptions::default());
+    bench_lines(
         c,
-        parser.as_ref(),
+        "postgresql",
+        "stderr_default",
+        pg.as_ref(),
+        STDERR_DEFAULT,
+    );
+    bench_lines(
+        c,
+        "postgresql",
         "stderr_duration_statement",
+        pg.as_ref(),
         STDERR_DURATION,
     );
-    bench_entries(c, parser.as_ref(), "csvlog", CSVLOG);
-    bench_entries(c, parser.as_ref(), "jsonlog", JSONLOG);
+    bench_lines(c, "postgresql", "csvlog", pg.as_ref(), CSVLOG);
+    bench_lines(c, "postgresql", "jsonlog", pg.as_ref(), JSONLOG);
 }
 
 criterion_group!(benches, postgresql);

@@ -7,11 +7,11 @@
 //! cargo bench --bench parse_syslog -- --warm-up-time 1 --measurement-time 3
 //! ```
 
-use std::hint::black_box;
+use criterion::{criterion_group, criterion_main, Criterion};
+use logpipe::parse::ParserOptions;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use logpipe::event::{Event, RecordOrigin};
-use logpipe::parse::{build, Parser, ParserOptions};
+mod common;
+use common::{bench_lines, parser};
 
 /// A mix like a relay's traffic: most messages without structured data, some with one or two
 /// elements (one with escapes), microsecond and millisecond times, numeric and text PROCIDs.
@@ -39,36 +39,10 @@ const RFC3164_LINES: &[&str] = &[
     r#"<189>2412: *Nov 22 10:00:07.912: %SYS-5-CONFIG_I: Configured from console by vty0 (10.0.0.5)"#,
 ];
 
-fn bench_format(c: &mut Criterion, parser: &dyn Parser, id: &str, lines: &[&str]) {
-    let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-    // Every sample must parse, or the bench would measure the failure path.
-    for line in &lines {
-        let mut event = Event::new(line.clone(), RecordOrigin::default());
-        if let Err(e) = parser.parse(&mut event) {
-            panic!("bench line does not parse: {e}: {line}");
-        }
-    }
-    let mut g = c.benchmark_group("syslog");
-    g.throughput(Throughput::Elements(lines.len() as u64));
-    g.bench_function(id, |b| {
-        b.iter(|| {
-            for line in &lines {
-                let mut event = Event::new(line.clone(), RecordOrigin::default());
-                let outcome = parser.parse(&mut event);
-                let _ = black_box((outcome, event));
-            }
-        })
-    });
-    g.finish();
-}
-
 fn syslog(c: &mut Criterion) {
-    let parser = match build("syslog", &ParserOptions::default()) {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    };
-    bench_format(c, parser.as_ref(), "rfc5424", RFC5424_LINES);
-    bench_format(c, parser.as_ref(), "rfc3164", RFC3164_LINES);
+    let syslog = parser("syslog", &ParserOptions::default());
+    bench_lines(c, "syslog", "rfc5424", syslog.as_ref(), RFC5424_LINES);
+    bench_lines(c, "syslog", "rfc3164", syslog.as_ref(), RFC3164_LINES);
 }
 
 criterion_group!(benches, syslog);

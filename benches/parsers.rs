@@ -3,11 +3,11 @@
 //!
 //! Floors (release, one core): nginx_access >= 1,000,000 lines/s, json >= 400,000 lines/s.
 
-use std::hint::black_box;
+use criterion::{criterion_group, criterion_main, Criterion};
+use logpipe::parse::ParserOptions;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use logpipe::event::{Event, RecordOrigin};
-use logpipe::parse::{build, Parser, ParserOptions};
+mod common;
+use common::{bench_lines, parser};
 
 const NGINX_LINES: &[&str] = &[
     r#"203.0.113.7 - - [22/Nov/2026:10:00:00 +0100] "GET /shop/cart.html?item=42&ref=mail HTTP/1.1" 200 5316 "https://example.com/start" "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36""#,
@@ -23,41 +23,11 @@ const JSON_LINES: &[&str] = &[
     r#"{"level":30,"time":1763805603000,"pid":4127,"hostname":"web-3","msg":"listening","port":8080,"env":"production"}"#,
 ];
 
-fn bench_parser(c: &mut Criterion, group: &str, parser: &str, lines: &[&str]) {
-    let parser: Box<dyn Parser> = match build(parser, &ParserOptions::default()) {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    };
-    let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-    // Every sample line must parse, or the bench would measure the failure path.
-    for line in &lines {
-        let mut event = Event::new(line.clone(), RecordOrigin::default());
-        if let Err(e) = parser.parse(&mut event) {
-            panic!("bench line does not parse: {e}: {line}");
-        }
-    }
-    let mut g = c.benchmark_group(group);
-    g.throughput(Throughput::Elements(lines.len() as u64));
-    let id = if group == "nginx_access" {
-        "combined"
-    } else {
-        "app"
-    };
-    g.bench_function(id, |b| {
-        b.iter(|| {
-            for line in &lines {
-                let mut event = Event::new(line.clone(), RecordOrigin::default());
-                let outcome = parser.parse(&mut event);
-                let _ = black_box((outcome, event));
-            }
-        })
-    });
-    g.finish();
-}
-
 fn parsers(c: &mut Criterion) {
-    bench_parser(c, "nginx_access", "nginx_access", NGINX_LINES);
-    bench_parser(c, "json", "json", JSON_LINES);
+    let nginx = parser("nginx_access", &ParserOptions::default());
+    bench_lines(c, "nginx_access", "combined", nginx.as_ref(), NGINX_LINES);
+    let json = parser("json", &ParserOptions::default());
+    bench_lines(c, "json", "app", json.as_ref(), JSON_LINES);
 }
 
 criterion_group!(benches, parsers);
