@@ -74,6 +74,8 @@ pub struct Event {
     pub fields: Vec<(FieldName, Value)>,
     pub tags: Vec<Cow<'static, str>>,
     pub origin: RecordOrigin,
+    /// Index pattern chosen by a tag rule's `index` action, instead of the output's own.
+    pub route: Option<std::sync::Arc<str>>,
 }
 
 impl Event {
@@ -84,6 +86,7 @@ impl Event {
             fields: Vec::new(),
             tags: Vec::new(),
             origin,
+            route: None,
         }
     }
 

@@ -217,6 +217,13 @@ pub struct PipelineConfig {
     pub settings: PipelineSettings,
     pub inputs: Vec<InputSpec>,
     pub output: OutputsConfig,
+    /// `[enrich.*]`; opened when the chains are built.
+    pub enrich: crate::enrich::EnrichConfig,
+    /// `[anonymize]`; keys are read when the chains are built.
+    pub anonymize: crate::anonymize::AnonymizeConfig,
+    /// `[[tag]]` rules and `[tag_defaults]`, compiled while loading (a bad rule is a config
+    /// error with its position).
+    pub tag: std::sync::Arc<crate::tag::TagStage>,
 }
 
 /// The top level, apart from `inputs` (handled per component).
@@ -226,6 +233,14 @@ struct TopLevel {
     #[serde(default)]
     pipeline: PipelineSettings,
     output: Option<Spanned<OutputsConfig>>,
+    #[serde(default)]
+    enrich: crate::enrich::EnrichConfig,
+    #[serde(default)]
+    anonymize: crate::anonymize::AnonymizeConfig,
+    #[serde(default)]
+    tag: Vec<crate::tag::TagRuleConfig>,
+    #[serde(default)]
+    tag_defaults: crate::tag::TagDefaultsConfig,
 }
 
 impl PipelineConfig {
@@ -285,11 +300,16 @@ impl PipelineConfig {
                 "`pipeline.batch_events` and `pipeline.channel_batches` must be > 0",
             ));
         }
+        let tag = crate::tag::TagStage::build(&top.tag, &top.tag_defaults, text)
+            .map_err(|e| ConfigError::at(&src, e.offset, e.message))?;
         Ok(PipelineConfig {
             path: path.to_path_buf(),
             settings: top.pipeline,
             inputs,
             output,
+            enrich: top.enrich,
+            anonymize: top.anonymize,
+            tag: std::sync::Arc::new(tag),
         })
     }
 }

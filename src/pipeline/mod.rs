@@ -34,6 +34,8 @@ pub enum PipelineError {
         path: String,
         source: std::io::Error,
     },
+    #[error("{path}: {message}")]
+    Stage { path: String, message: String },
     #[error("cannot start worker thread: {0}")]
     Thread(std::io::Error),
 }
@@ -54,6 +56,17 @@ pub fn build_chains(
         Some(h) => Arc::from(h.as_str()),
         None => Arc::from(worker::local_host_name().as_ref()),
     };
+    let stage_error = |message: String| PipelineError::Stage {
+        path: config.path.display().to_string(),
+        message,
+    };
+    let enrich = Arc::new(
+        crate::enrich::EnrichStage::build(&config.enrich).map_err(|e| stage_error(e.to_string()))?,
+    );
+    let anonymize = Arc::new(
+        crate::anonymize::AnonymizeStage::build(&config.anonymize)
+            .map_err(|e| stage_error(e.to_string()))?,
+    );
     config
         .inputs
         .iter()
@@ -69,9 +82,9 @@ pub fn build_chains(
                 parser: Arc::from(parser),
                 dataset: spec.common.dataset.as_deref().map(Arc::from),
                 host_name: host_name.clone(),
-                enrich: Default::default(),
-                anonymize: Default::default(),
-                tag: Default::default(),
+                enrich: enrich.clone(),
+                anonymize: anonymize.clone(),
+                tag: config.tag.clone(),
                 encoder: encoder.clone(),
             })
         })

@@ -24,9 +24,9 @@ pub struct Chain {
     /// `event.dataset` from the input's configuration, overriding the parser's.
     pub dataset: Option<Arc<str>>,
     pub host_name: Arc<str>,
-    pub enrich: EnrichStage,
-    pub anonymize: AnonymizeStage,
-    pub tag: TagStage,
+    pub enrich: Arc<EnrichStage>,
+    pub anonymize: Arc<AnonymizeStage>,
+    pub tag: Arc<TagStage>,
     pub encoder: Arc<dyn Encoder>,
 }
 
