@@ -170,7 +170,7 @@ fn run(config: PipelineConfig, data_dir: &Path) -> anyhow::Result<i32> {
 
 fn check(config: &PipelineConfig) -> anyhow::Result<i32> {
     // Building catches what types cannot: parser options, output settings.
-    let output = match config.output.build() {
+    let output = match config.output.build_with_routes(&config.tag.routes()) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {}: {e}", config.path.display());
@@ -200,7 +200,7 @@ fn check(config: &PipelineConfig) -> anyhow::Result<i32> {
 }
 
 fn setup(config: PipelineConfig) -> anyhow::Result<i32> {
-    let output = config.output.build()?;
+    let output = config.output.build_with_routes(&config.tag.routes())?;
     let lines = runtime()?.block_on(output.setup())?;
     for l in lines {
         println!("{l}");

@@ -110,9 +110,18 @@ impl OutputsConfig {
     }
 
     pub fn build(&self) -> Result<Box<dyn Output>, OutputError> {
+        self.build_with_routes(&[])
+    }
+
+    /// Builds the output; `routes` are the index patterns tag rules send events to.
+    pub fn build_with_routes(
+        &self,
+        routes: &[std::sync::Arc<str>],
+    ) -> Result<Box<dyn Output>, OutputError> {
         if let Some(c) = &self.elasticsearch {
-            return Ok(Box::new(elasticsearch::ElasticsearchOutput::new(
+            return Ok(Box::new(elasticsearch::ElasticsearchOutput::with_routes(
                 c.clone(),
+                routes,
             )?));
         }
         if let Some(c) = &self.file {

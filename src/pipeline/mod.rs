@@ -61,7 +61,8 @@ pub fn build_chains(
         message,
     };
     let enrich = Arc::new(
-        crate::enrich::EnrichStage::build(&config.enrich).map_err(|e| stage_error(e.to_string()))?,
+        crate::enrich::EnrichStage::build(&config.enrich)
+            .map_err(|e| stage_error(e.to_string()))?,
     );
     let anonymize = Arc::new(
         crate::anonymize::AnonymizeStage::build(&config.anonymize)
@@ -97,7 +98,7 @@ pub async fn run(config: PipelineConfig, options: RunOptions) -> Result<(), Pipe
         path: options.data_dir.display().to_string(),
         source: e,
     })?;
-    let output = config.output.build()?;
+    let output = config.output.build_with_routes(&config.tag.routes())?;
     let encoder = output.encoder();
     let chains = Arc::new(build_chains(&config, &encoder)?);
     let settings = config.settings.clone();

@@ -7,6 +7,7 @@
 //! characters Elasticsearch refuses, and literal text is checked when the template compiles.
 
 use base64::Engine;
+use std::sync::Arc;
 
 use crate::event::json::{write_document, DocumentOptions};
 use crate::event::{Event, RecordOrigin, Timestamp, Value};
@@ -312,18 +313,41 @@ pub fn document_id(origin: RecordOrigin) -> [u8; ID_LEN] {
 pub struct BulkEncoder {
     pub index: IndexTemplate,
     pub options: DocumentOptions,
+    /// Patterns an event's `route` may name (set by a tag rule), each compiled once.
+    pub routes: Vec<(Arc<str>, IndexTemplate)>,
 }
 
 impl BulkEncoder {
     pub fn new(index: IndexTemplate, options: DocumentOptions) -> BulkEncoder {
-        BulkEncoder { index, options }
+        BulkEncoder {
+            index,
+            options,
+            routes: Vec::new(),
+        }
+    }
+
+    pub fn with_routes(mut self, routes: Vec<(Arc<str>, IndexTemplate)>) -> BulkEncoder {
+        self.routes = routes;
+        self
+    }
+
+    fn template_for(&self, event: &Event) -> &IndexTemplate {
+        if let Some(route) = &event.route {
+            // Rules hand out clones of the same Arc, so the pointer test almost always hits.
+            for (name, t) in &self.routes {
+                if Arc::ptr_eq(name, route) || **name == **route {
+                    return t;
+                }
+            }
+        }
+        &self.index
     }
 }
 
 impl Encoder for BulkEncoder {
     fn encode(&self, event: &Event, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"create\":{\"_index\":\"");
-        self.index.write_name(event, out);
+        self.template_for(event).write_name(event, out);
         out.extend_from_slice(b"\",\"_id\":\"");
         out.extend_from_slice(&document_id(event.origin));
         out.extend_from_slice(b"\"}}\n");

@@ -45,6 +45,8 @@ fn setup_error(message: impl Into<String>) -> OutputError {
 pub struct ElasticsearchOutput {
     config: ElasticsearchConfig,
     index: IndexTemplate,
+    /// Index patterns that tag rules route events to (`index` action), compiled once.
+    routes: Vec<(Arc<str>, IndexTemplate)>,
     client: Client,
 }
 
@@ -58,13 +60,39 @@ impl std::fmt::Debug for ElasticsearchOutput {
 
 impl ElasticsearchOutput {
     pub fn new(config: ElasticsearchConfig) -> Result<ElasticsearchOutput, OutputError> {
+        Self::with_routes(config, &[])
+    }
+
+    /// An output that also writes to the index patterns tag rules route to; the index
+    /// template then covers those patterns too, so routed indices get the same mappings.
+    pub fn with_routes(
+        mut config: ElasticsearchConfig,
+        routes: &[Arc<str>],
+    ) -> Result<ElasticsearchOutput, OutputError> {
         config.validate().map_err(setup_error)?;
         let index = IndexTemplate::compile(&config.index)
             .map_err(|e| setup_error(format!("`index` `{}`: {e}", config.index)))?;
+        let mut compiled = Vec::with_capacity(routes.len());
+        for route in routes {
+            let t = IndexTemplate::compile(route)
+                .map_err(|e| setup_error(format!("routed index `{route}`: {e}")))?;
+            compiled.push((route.clone(), t));
+        }
+        if !compiled.is_empty() {
+            let mut patterns = config.resolved_index_patterns();
+            for (_, t) in &compiled {
+                let p = t.pattern();
+                if !patterns.contains(&p) {
+                    patterns.push(p);
+                }
+            }
+            config.index_patterns = Some(patterns);
+        }
         let client = Client::new(&config).map_err(setup_error)?;
         Ok(ElasticsearchOutput {
             config,
             index,
+            routes: compiled,
             client,
         })
     }
@@ -80,12 +108,15 @@ impl Output for ElasticsearchOutput {
     }
 
     fn encoder(&self) -> Arc<dyn Encoder> {
-        Arc::new(BulkEncoder::new(
-            self.index.clone(),
-            DocumentOptions {
-                omit_message: self.config.omit_message,
-            },
-        ))
+        Arc::new(
+            BulkEncoder::new(
+                self.index.clone(),
+                DocumentOptions {
+                    omit_message: self.config.omit_message,
+                },
+            )
+            .with_routes(self.routes.clone()),
+        )
     }
 
     fn setup(&self) -> BoxFuture<'_, Result<Vec<String>, OutputError>> {
