@@ -12,7 +12,7 @@ use super::config::ElasticsearchConfig;
 use crate::telemetry;
 
 /// Version of what [`install`] puts in the cluster; raise it whenever the templates change.
-pub const TEMPLATE_VERSION: u64 = 2;
+pub const TEMPLATE_VERSION: u64 = 3;
 /// `_meta.managed_by` of everything logpipe installs.
 pub const MANAGED_BY: &str = "logpipe";
 /// Priority of the index template (above the built-in `logs-*-*` template of Elasticsearch).
@@ -42,6 +42,40 @@ pub fn mappings_name(config: &ElasticsearchConfig) -> String {
 pub fn settings_name(config: &ElasticsearchConfig) -> String {
     format!("{}-settings", config.template_name)
 }
+
+/// Keyword fields GeoIP enrichment writes under each address it looks up.
+const GEO_KEYWORD_FIELDS: &[&str] = &[
+    "source.geo.country_iso_code",
+    "source.geo.country_name",
+    "source.geo.city_name",
+    "source.geo.region_name",
+    "source.geo.region_iso_code",
+    "source.geo.continent_name",
+    "source.geo.continent_code",
+    "source.geo.timezone",
+    "source.geo.postal_code",
+    "source.as.organization.name",
+    "destination.geo.country_iso_code",
+    "destination.geo.country_name",
+    "destination.geo.city_name",
+    "destination.geo.region_name",
+    "destination.geo.region_iso_code",
+    "destination.geo.continent_name",
+    "destination.geo.continent_code",
+    "destination.geo.timezone",
+    "destination.geo.postal_code",
+    "destination.as.organization.name",
+    "client.geo.country_iso_code",
+    "client.geo.country_name",
+    "client.geo.city_name",
+    "client.geo.region_name",
+    "client.geo.region_iso_code",
+    "client.geo.continent_name",
+    "client.geo.continent_code",
+    "client.geo.timezone",
+    "client.geo.postal_code",
+    "client.as.organization.name",
+];
 
 fn keyword() -> Value {
     json!({"type": "keyword", "ignore_above": 1024})
@@ -79,12 +113,23 @@ fn ecs_fields() -> Vec<(&'static str, Value)> {
     ] {
         f.push((name, json!({"type": "ip"})));
     }
+    // GeoIP enrichment writes the same set under each address it looks up.
     for name in [
         "source.geo.location",
         "destination.geo.location",
         "client.geo.location",
     ] {
         f.push((name, json!({"type": "geo_point"})));
+    }
+    for name in [
+        "source.as.number",
+        "destination.as.number",
+        "client.as.number",
+    ] {
+        f.push((name, json!({"type": "long"})));
+    }
+    for name in GEO_KEYWORD_FIELDS {
+        f.push((name, keyword()));
     }
     for name in [
         "http.response.status_code",
@@ -101,7 +146,6 @@ fn ecs_fields() -> Vec<(&'static str, Value)> {
         "destination.port",
         "client.port",
         "source.bytes",
-        "source.as.number",
         "log.syslog.priority",
         "log.syslog.facility.code",
         "log.syslog.severity.code",
@@ -138,12 +182,6 @@ fn ecs_fields() -> Vec<(&'static str, Value)> {
         "source.address",
         "destination.address",
         "client.address",
-        "source.geo.country_iso_code",
-        "source.geo.country_name",
-        "source.geo.city_name",
-        "source.geo.region_name",
-        "source.geo.continent_name",
-        "source.as.organization.name",
         "error.type",
         "trace.id",
         "container.id",
