@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the figures of BENCHMARKS.md.
 #   scripts/bench.sh            parser benches (criterion) + end-to-end pipeline throughput
+#                               + `logpipe reprocess` of the same log gzip-compressed, 1 and 2 threads
 #   scripts/bench.sh --peers    also rsyslog and syslog-ng on the same input (installs them with apt-get)
 # LINES=N sets the size of the generated NGINX log (default 1,000,000).
 set -euo pipefail
@@ -39,6 +40,43 @@ for workers in 1 2; do
   got=$(wc -l < "$work/out.ndjson")
   rate=$(python3 -c "print(f'{$got/($end-$start):,.0f}')")
   echo "workers=$workers lines=$got lines/s=$rate  $(tail -n1 "$work/time.txt")"
+done
+
+echo "== reprocess: $lines generated NGINX lines (.gz) -> parse (+ GeoIP, anonymization) -> NDJSON file"
+# The same generated log, gzip-compressed; `logpipe reprocess` decompresses it on one thread and
+# parses on the rayon pool (--threads). Each run starts with an empty data dir (no journal) and
+# an empty output file; the output is synced to disk before the process ends.
+gz="$work/access-$lines.log.gz"
+[ -s "$gz" ] || gzip -1 -c "$input" > "$gz"
+rp_pipeline() { # $1: name, $2: extra TOML
+  cat > "$work/reprocess-$1.toml" <<TOML
+[[inputs]]
+type = "file"
+paths = ["$work/access-*.log*"]
+parser = "nginx_access"
+
+[output.stdout]
+$2
+TOML
+}
+rp_pipeline parse ""
+variants="parse"
+if [ -s geoip/test-city.mmdb ]; then
+  rp_pipeline enriched "$(printf '[enrich.geoip]\ncity_db = "%s/geoip/test-city.mmdb"\n\n[anonymize]\nip = { mode = "truncate" }\n' "$root")"
+  variants="parse enriched"
+else
+  echo "(geoip/test-city.mmdb missing: the GeoIP + anonymization variant is skipped)"
+fi
+for variant in $variants; do
+  for threads in 1 2; do
+    rm -rf "$work/rp-data" "$work/rp-out.ndjson"
+    /usr/bin/time -f "%e s wall, %U s user, %S s sys, %M KiB peak RSS" \
+      target/release/logpipe --data-dir "$work/rp-data" reprocess -c "$work/reprocess-$variant.toml" "$gz" \
+        --output file --output-path "$work/rp-out.ndjson" --threads "$threads" --progress never \
+        --summary-json "$work/rp-summary.json" > /dev/null 2> "$work/time.txt" || { cat "$work/time.txt"; exit 1; }
+    rate=$(python3 -c "import json; s=json.load(open('$work/rp-summary.json')); print(f\"{s['totals']['indexed']:,} lines, {s['events_per_sec']:,.0f} lines/s\")")
+    echo "reprocess $variant threads=$threads: $rate  $(tail -n1 "$work/time.txt")"
+  done
 done
 
 if [ "${1:-}" = "--peers" ]; then

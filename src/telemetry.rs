@@ -31,6 +31,11 @@ pub struct Counters {
     pub syslog_framing_errors: AtomicU64,
     /// Syslog TLS handshakes that failed or timed out.
     pub syslog_tls_handshake_failures: AtomicU64,
+    /// Gauge: bytes in the dead-letter queue files (`DATA_DIR/dlq`), as of the last write or
+    /// check.
+    pub dlq_bytes: AtomicU64,
+    /// Indices deleted for being past `retention_days` (by logpipe, where there is no ILM).
+    pub retention_indices_deleted: AtomicU64,
 }
 
 pub static COUNTERS: Counters = Counters {
@@ -51,6 +56,8 @@ pub static COUNTERS: Counters = Counters {
     syslog_garbage_disconnects: AtomicU64::new(0),
     syslog_framing_errors: AtomicU64::new(0),
     syslog_tls_handshake_failures: AtomicU64::new(0),
+    dlq_bytes: AtomicU64::new(0),
+    retention_indices_deleted: AtomicU64::new(0),
 };
 
 pub fn add(counter: &AtomicU64, n: u64) {
@@ -295,6 +302,42 @@ pub fn syslog_accept_failed(input: &str, error: &dyn std::fmt::Display) {
     if SYSLOG_CONN_ERROR_LOG.allow() {
         tracing::warn!(target: "logpipe::input", input, %error, "accepting a syslog connection failed");
     }
+}
+
+/// The dead-letter queue now holds `bytes` (a gauge: set, not added).
+pub fn dlq_size(bytes: u64) {
+    COUNTERS.dlq_bytes.store(bytes, Ordering::Relaxed);
+}
+
+/// An index past its retention was deleted.
+pub fn retention_index_deleted(index: &str, date: &str, age_days: i64, retention_days: u32) {
+    add(&COUNTERS.retention_indices_deleted, 1);
+    tracing::info!(target: "logpipe::retention", index, date, age_days, retention_days, "index past retention deleted");
+}
+
+/// Deleting an index past its retention failed; the next pass tries again.
+pub fn retention_delete_failed(index: &str, error: &dyn std::fmt::Display) {
+    tracing::warn!(target: "logpipe::retention", index, %error, "deleting an index past retention failed; retried at the next pass");
+}
+
+/// A retention pass ended.
+pub fn retention_pass(indices: usize, deleted: usize, failed: usize) {
+    tracing::info!(target: "logpipe::retention", indices, deleted, failed, "retention pass done");
+}
+
+/// A retention pass could not list the indices; the next pass tries again.
+pub fn retention_pass_failed(error: &dyn std::fmt::Display) {
+    tracing::warn!(target: "logpipe::retention", %error, "retention pass failed; retried at the next pass");
+}
+
+/// The cluster has no ILM: logpipe deletes the indices past retention itself.
+pub fn retention_by_logpipe(url: &str, retention: &str) {
+    tracing::info!(target: "logpipe::retention", url, retention, "no ILM in the cluster: logpipe deletes indices past retention itself, hourly");
+}
+
+/// A dead-letter queue file was replayed and removed.
+pub fn dlq_file_replayed(path: &str, documents: u64, refused_again: u64, unreadable: u64) {
+    tracing::info!(target: "logpipe::dlq", path, documents, refused_again, unreadable, "dead-letter queue file replayed");
 }
 
 #[cfg(test)]

@@ -1,30 +1,960 @@
-//! Anonymize stage: truncates addresses, pseudonymizes identities and redacts secrets before
-//! anything leaves the process. Runs after enrichment (GeoIP sees full addresses first).
+//! Anonymize stage: truncates or pseudonymizes addresses, pseudonymizes identities, redacts
+//! secrets and personal data, and drops fields, before anything leaves the process. It runs
+//! after enrichment, so GeoIP sees full addresses first, and before tagging and encoding.
 //!
-//! (placeholder: the issue-5 work fills this in.)
+//! One stage is built per pipeline (keys read, patterns compiled, field lists indexed) and
+//! shared by every worker thread; `apply` only reads it. Per event it makes two passes over the
+//! field list:
+//! 1. identity fields (`[anonymize.ip] fields` and their `.address` siblings, `pseudonymize`
+//!    fields) are rewritten, and their original values recorded;
+//! 2. every other string field is searched for those recorded values (so the client address at
+//!    the start of an NGINX `message`, or the user name inside it, is replaced the same way),
+//!    text fields (`message`, `url.*`, ...) are scanned for secrets and personal data, and
+//!    fields named like a secret (`password`, `user.api_key`, `access_token`...) are masked
+//!    whole.
+//!
+//! Nothing is allocated for a field with nothing to hide: detection works on the borrowed text
+//! (mostly spans of the event's line) and only a field that changes gets a new string.
+//!
+//! Without an `[anonymize]` table, or with an empty one, the stage does nothing: each feature is
+//! switched on by its own key.
+
+mod fields;
+mod ip;
+mod pii;
+mod pseudonym;
+mod redact;
+mod secrets;
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Deserialize;
+use smallvec::SmallVec;
 
-use crate::event::Event;
+use crate::event::{Event, FieldName, Text, Value};
+use fields::{is_pii_name, role, FieldTable, NormalizedKey};
+use ip::IpAnonymizer;
+use pseudonym::Pseudonymizer;
+use redact::{render, Kind, Known, KnownText, Repl, TextRules};
 
-/// `[anonymize]`.
+/// Free-text fields always scanned when anything is redacted or anonymized: where parsers put
+/// whole lines, request targets, referrers and error texts.
+pub const DEFAULT_TEXT_FIELDS: &[&str] = &[
+    "message",
+    "event.original",
+    "error.message",
+    "url.original",
+    "url.path",
+    "url.query",
+    "url.fragment",
+    "http.request.referrer",
+    "nginx.access.request",
+    "nginx.error.request",
+    "postgresql.log.query",
+];
+
+/// Address fields anonymized when `[anonymize.ip]` does not list its own.
+pub const DEFAULT_IP_FIELDS: &[&str] = &[
+    "source.ip",
+    "client.ip",
+    "related.ip",
+    "nginx.access.remote_ip_list",
+    "nginx.access.http_x_forwarded_for",
+];
+
+/// ECS fields a parser may set whose name alone says they hold a secret or contact data.
+const STATIC_SPECIAL: &[&str] = &[
+    "url.password",
+    "user.email",
+    "client.user.email",
+    "source.user.email",
+    "destination.user.email",
+    "server.user.email",
+    "user.changes.email",
+    "user.target.email",
+    "user.effective.email",
+];
+
+/// Field kept in allow-list mode whatever the list says: index names are built from it.
+const ALWAYS_KEPT: &str = "event.dataset";
+
+/// `[anonymize]`: what to hide before events leave logpipe. Every key is optional and every
+/// feature is off until its key is set.
+///
+/// ```toml
+/// [anonymize]
+/// ip = { fields = ["source.ip"], mode = "truncate", ipv4_prefix = 24, ipv6_prefix = 48 }
+/// pseudonymize = { fields = ["user.name"], key_env = "LOGPIPE_PSEUDONYM_KEY" }
+/// redact = ["password", "api_key", "token", "credit_card", "ssn", "email", "phone"]
+/// redact_fields = ["labels.note"]
+/// remove = ["user_agent.original"]
+/// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AnonymizeConfig {}
+pub struct AnonymizeConfig {
+    /// IP address anonymization: the listed address fields (with their `.address` siblings,
+    /// and the same addresses anywhere else in the event) are truncated to a network prefix or
+    /// replaced by a keyed pseudonym. Off when absent.
+    #[serde(default)]
+    pub ip: Option<IpConfig>,
+    /// Keyed pseudonyms (HMAC-SHA256) for identity fields such as `user.name`: one user keeps one
+    /// pseudonym across events and restarts, and the name is replaced wherever else it appears
+    /// in the event. Off when absent.
+    #[serde(default)]
+    pub pseudonymize: Option<PseudonymizeConfig>,
+    /// What to redact in text fields: any of `password`, `api_key`, `token` (tokens, secrets,
+    /// `Authorization` and cookie values, JWTs), all three masked as `********`; `credit_card`
+    /// (Luhn-valid, `4111-****-****-1111`), `ssn` (`***-**-6789`), `email` (`j***@example.com`),
+    /// `phone` (US numbers, `(555) ***-4567`). The secret categories also mask whole fields
+    /// whose last name segment names a secret (`password`, `user.api_key`, `client_secret`...),
+    /// and the personal-data ones scan fields named like `email` or `phone`. Default: none.
+    #[serde(default)]
+    pub redact: Vec<RedactKind>,
+    /// Further fields scanned as text, added to the built-in list (`message`,
+    /// `event.original`, `error.message`, `url.original`, `url.path`, `url.query`,
+    /// `url.fragment`, `http.request.referrer`, `nginx.access.request`, `nginx.error.request`,
+    /// `postgresql.log.query`). Exact names, `prefix.*`, or `*` for every string field.
+    #[serde(default)]
+    pub redact_fields: Vec<String>,
+    /// Further key names masked as `********` wherever they appear (as a field's last name
+    /// segment or in `key=value` text), compared without case, `_` or `-`: e.g. `["pin", "cvv"]`.
+    #[serde(default)]
+    pub secret_keys: Vec<String>,
+    /// Regular expressions (Rust `regex` syntax) whose matches in text fields become `********`,
+    /// for site-specific identifiers. Compiled once at start.
+    #[serde(default)]
+    pub redact_patterns: Vec<String>,
+    /// Fields dropped from every event: exact names or `prefix.*`.
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// Allow-list mode: only these fields are kept (exact names or `prefix.*`), plus
+    /// `event.dataset`, which index names are built from. `@timestamp` and tags always stay.
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+}
+
+/// A `redact` category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedactKind {
+    Password,
+    ApiKey,
+    Token,
+    CreditCard,
+    Ssn,
+    Email,
+    Phone,
+}
+
+/// `[anonymize.ip]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpConfig {
+    /// Address fields (values of type `ip`, address strings, or lists of addresses such as
+    /// `X-Forwarded-For`). For each `X.ip` listed, `X.address` is anonymized too. Default:
+    /// `source.ip`, `client.ip`, `related.ip`, `nginx.access.remote_ip_list`,
+    /// `nginx.access.http_x_forwarded_for`.
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
+    /// `truncate` (default): keep the network prefix, zero the host part. `pseudonymize`: a
+    /// keyed pseudonym that is still an address (IPv4 in 240.0.0.0/4, IPv6 in fd00::/8, so
+    /// `ip`-mapped fields accept it); uses the `pseudonymize` key.
+    #[serde(default)]
+    pub mode: IpMode,
+    /// Bits of an IPv4 address kept by `truncate` (0-32). Default 24.
+    #[serde(default = "default_ipv4_prefix")]
+    pub ipv4_prefix: u8,
+    /// Bits of an IPv6 address kept by `truncate` (0-128). Default 48.
+    #[serde(default = "default_ipv6_prefix")]
+    pub ipv6_prefix: u8,
+    /// Also anonymize any other address literal found in text fields (`Failed password for
+    /// root from 203.0.113.9`). Dotted quads that read as versions (`nginx/1.2.3.4`,
+    /// `version 1.2.3.4`, `1.2.3.4-rc1`) are left alone; a bare `1.2.3.4` counts as an
+    /// address. Default true.
+    #[serde(default = "default_true")]
+    pub scan_text: bool,
+}
+
+fn default_ipv4_prefix() -> u8 {
+    24
+}
+
+fn default_ipv6_prefix() -> u8 {
+    48
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IpMode {
+    #[default]
+    Truncate,
+    Pseudonymize,
+}
+
+/// `[anonymize.pseudonymize]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PseudonymizeConfig {
+    /// Fields replaced by their pseudonym (exact names or `prefix.*`); `[]` when the key only
+    /// serves `ip.mode = "pseudonymize"`.
+    pub fields: Vec<String>,
+    /// Environment variable holding the key (at least 16 bytes, used as is). Exactly one of
+    /// `key_env` and `key_file`. The key is never logged; keep it to keep pseudonyms stable.
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// File holding the key (at least 16 bytes; a trailing newline is ignored).
+    #[serde(default)]
+    pub key_file: Option<String>,
+    /// Text put before the hex digits. Default `anon-`.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Hex digits of the HMAC kept (8-64). Default 16 (64 bits: no collision in practice).
+    #[serde(default = "default_length")]
+    pub length: usize,
+}
+
+fn default_prefix() -> String {
+    "anon-".into()
+}
+
+fn default_length() -> usize {
+    16
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnonymizeError {
     #[error("[anonymize]: {0}")]
     Invalid(String),
+    #[error(
+        "[anonymize.pseudonymize]: environment variable `{var}` (key_env) is not set; it must \
+         hold the pseudonym key"
+    )]
+    KeyEnvMissing { var: String },
+    #[error("[anonymize.pseudonymize]: cannot read key file `{path}` (key_file): {source}")]
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "[anonymize.pseudonymize]: the key from {origin} is {len} bytes; at least {min} are \
+         needed"
+    )]
+    KeyTooShort {
+        origin: String,
+        len: usize,
+        min: usize,
+    },
+    #[error("[anonymize]: redact_patterns[{index}] is not a valid regular expression: {source}")]
+    Pattern {
+        index: usize,
+        source: Box<regex::Error>,
+    },
+    #[error("[anonymize]: {key}: {message}")]
+    Field { key: &'static str, message: String },
 }
 
+/// The built stage.
 #[derive(Debug, Default)]
-pub struct AnonymizeStage {}
+pub struct AnonymizeStage {
+    /// Nothing configured: `apply` returns at once.
+    inert: bool,
+    table: FieldTable,
+    /// `remove` or `allow` is set.
+    filter: bool,
+    allow_mode: bool,
+    ip: Option<IpAnonymizer>,
+    pseudo: Option<Arc<Pseudonymizer>>,
+    /// Scanning of text fields.
+    rules: TextRules,
+    /// Scanning of address-list strings in IP fields (every literal, no version guess).
+    list_rules: TextRules,
+    /// Fields named like a secret are masked whole.
+    key_secrets: bool,
+    /// Fields named like personal data are scanned as text.
+    pii_names: bool,
+    /// `secret_keys` is set: every field name is normalized and compared.
+    extra_keys: bool,
+}
+
+/// Roles of the fields of one event; most events have fewer than 48 fields.
+type Roles = SmallVec<[u8; 48]>;
+type KnownList<'r> = SmallVec<[Known<'r>; 4]>;
 
 impl AnonymizeStage {
-    pub fn build(_config: &AnonymizeConfig) -> Result<AnonymizeStage, AnonymizeError> {
-        Ok(AnonymizeStage {})
+    pub fn build(config: &AnonymizeConfig) -> Result<AnonymizeStage, AnonymizeError> {
+        let mut stage = AnonymizeStage::default();
+        let mut table = FieldTable::default();
+        let mut add = |key: &'static str, patterns: &[String], roles: u8| {
+            patterns.iter().try_for_each(|p| {
+                table
+                    .add(p, roles)
+                    .map_err(|message| AnonymizeError::Field { key, message })
+            })
+        };
+
+        let pseudo = match &config.pseudonymize {
+            Some(p) => {
+                add("pseudonymize.fields", &p.fields, role::PSEUDO)?;
+                Some(Arc::new(Pseudonymizer::from_config(p)?))
+            }
+            None => None,
+        };
+
+        if let Some(ipc) = &config.ip {
+            if ipc.ipv4_prefix > 32 || ipc.ipv6_prefix > 128 {
+                return Err(AnonymizeError::Invalid(format!(
+                    "ip.ipv4_prefix must be 0-32 and ip.ipv6_prefix 0-128 (got {} and {})",
+                    ipc.ipv4_prefix, ipc.ipv6_prefix
+                )));
+            }
+            let anonymizer = match ipc.mode {
+                IpMode::Truncate => IpAnonymizer::Truncate {
+                    v4: ipc.ipv4_prefix,
+                    v6: ipc.ipv6_prefix,
+                },
+                IpMode::Pseudonymize => match &pseudo {
+                    Some(p) => IpAnonymizer::Pseudonymize(p.clone()),
+                    None => {
+                        return Err(AnonymizeError::Invalid(
+                            "ip.mode = \"pseudonymize\" needs a key: add `pseudonymize = { \
+                             fields = [], key_env = \"...\" }` (or key_file)"
+                                .into(),
+                        ))
+                    }
+                },
+            };
+            let defaults: Vec<String>;
+            let ip_fields = match &ipc.fields {
+                Some(f) => f,
+                None => {
+                    defaults = DEFAULT_IP_FIELDS.iter().map(|s| s.to_string()).collect();
+                    &defaults
+                }
+            };
+            add("ip.fields", ip_fields, role::IP)?;
+            let siblings: Vec<String> = ip_fields
+                .iter()
+                .filter_map(|f| f.strip_suffix(".ip").map(|x| format!("{x}.address")))
+                .collect();
+            add("ip.fields", &siblings, role::ADDRESS)?;
+            if ipc.scan_text {
+                stage.rules.pii.ip = Some(anonymizer.clone());
+                stage.rules.pii.versions = true;
+            }
+            stage.list_rules.pii.ip = Some(anonymizer.clone());
+            stage.ip = Some(anonymizer);
+        }
+        stage.pseudo = pseudo;
+
+        let secrets = &mut stage.rules.secrets;
+        let pii = &mut stage.rules.pii;
+        for kind in &config.redact {
+            match kind {
+                RedactKind::Password => secrets.password = true,
+                RedactKind::ApiKey => secrets.api_key = true,
+                RedactKind::Token => secrets.token = true,
+                RedactKind::CreditCard => pii.card = true,
+                RedactKind::Ssn => pii.ssn = true,
+                RedactKind::Email => pii.email = true,
+                RedactKind::Phone => pii.phone = true,
+            }
+        }
+        for key in &config.secret_keys {
+            let normalized = NormalizedKey::new(key).as_bytes().to_vec();
+            if normalized.is_empty() {
+                return Err(AnonymizeError::Invalid(format!(
+                    "secret_keys: `{key}` is not a key name"
+                )));
+            }
+            secrets.extra.push(normalized.into());
+        }
+        for (index, p) in config.redact_patterns.iter().enumerate() {
+            let re = regex::Regex::new(p).map_err(|e| AnonymizeError::Pattern {
+                index,
+                source: Box::new(e),
+            })?;
+            stage.rules.patterns.push(re);
+        }
+        stage.key_secrets = stage.rules.secrets.any();
+        stage.extra_keys = !stage.rules.secrets.extra.is_empty();
+        stage.pii_names = pii.card || pii.ssn || pii.email || pii.phone;
+
+        let text_fields: Vec<String> = DEFAULT_TEXT_FIELDS
+            .iter()
+            .map(|s| s.to_string())
+            .chain(config.redact_fields.iter().cloned())
+            .collect();
+        add("redact_fields", &text_fields, role::TEXT)?;
+        add("remove", &config.remove, role::REMOVE)?;
+        if let Some(allow) = &config.allow {
+            if allow.is_empty() {
+                return Err(AnonymizeError::Invalid(
+                    "allow = [] would drop every field; list the fields to keep, or leave \
+                     `allow` out to keep all"
+                        .into(),
+                ));
+            }
+            if allow.iter().any(|a| a == "*") {
+                return Err(AnonymizeError::Field {
+                    key: "allow",
+                    message: "`*` keeps everything; leave `allow` out instead".into(),
+                });
+            }
+            add("allow", allow, role::ALLOW)?;
+            stage.allow_mode = true;
+        }
+        if config.remove.iter().any(|r| r == "*") {
+            return Err(AnonymizeError::Field {
+                key: "remove",
+                message: "`*` would drop every field".into(),
+            });
+        }
+        stage.filter = stage.allow_mode || !config.remove.is_empty();
+        stage.table = table;
+        stage.inert =
+            !stage.filter && stage.ip.is_none() && stage.pseudo.is_none() && !stage.rules.any();
+        Ok(stage)
     }
 
-    pub fn apply(&self, _event: &mut Event) {}
+    /// Anonymizes one event in place.
+    pub fn apply(&self, event: &mut Event) {
+        if self.inert {
+            return;
+        }
+        let Event { raw, fields, .. } = event;
+        let raw: &str = raw;
+        let mut roles = Roles::new();
+        if self.filter {
+            fields.retain(|(name, _)| {
+                let r = self.table.roles(name);
+                let keep = r & role::REMOVE == 0
+                    && (!self.allow_mode || r & role::ALLOW != 0 || name == ALWAYS_KEPT);
+                if keep {
+                    roles.push(r);
+                }
+                keep
+            });
+        } else {
+            roles.extend(fields.iter().map(|(name, _)| self.table.roles(name)));
+        }
+
+        let mut known = KnownList::new();
+        if self.ip.is_some() || self.pseudo.is_some() {
+            self.identity_pass(raw, fields, &roles, &mut known);
+        }
+
+        let container = if self.rules.any() && self.rules.patterns.is_empty() {
+            Container::pick(self, raw, fields, &roles, &known)
+        } else {
+            None
+        };
+
+        let scan_names = self.key_secrets || self.pii_names;
+        let mut path_changed = false;
+        for (i, ((name, value), &r)) in fields.iter_mut().zip(roles.iter()).enumerate() {
+            if r & (role::IP | role::ADDRESS | role::PSEUDO) != 0 {
+                continue;
+            }
+            let mut full = r & role::TEXT != 0;
+            // Names a parser sets (borrowed, `'static`) are ECS fields of known meaning; only
+            // the few ECS names that hold credentials or contact data are looked at. Names taken
+            // from the data (JSON keys) are all classified.
+            let classify = match name {
+                Cow::Borrowed(n) => STATIC_SPECIAL.contains(n),
+                Cow::Owned(n) => self.extra_keys || fields::may_be_special(n),
+            };
+            if scan_names && classify {
+                let key = NormalizedKey::new(name);
+                if self.key_secrets {
+                    if let Some(kind) = self.rules.secrets.kind_of(&key) {
+                        redact_whole(kind, raw, value);
+                        continue;
+                    }
+                }
+                full |= self.pii_names && is_pii_name(&key);
+            }
+            let reused = match (&container, &*value) {
+                (Some(c), Value::Str(Text::Span { start, end })) if full => {
+                    c.findings_for(i, *start as usize, *end as usize, raw)
+                }
+                _ => None,
+            };
+            let changed = match reused {
+                Some(found) => {
+                    let text = text_of_span(raw, value);
+                    let new = (!found.is_empty()).then(|| render(text, &found, &known));
+                    match new {
+                        Some(new) => {
+                            *value = Value::owned_str(new);
+                            true
+                        }
+                        None => false,
+                    }
+                }
+                None => self.rewrite_value(raw, value, full, &known),
+            };
+            path_changed |= changed && name == "url.path";
+        }
+        if path_changed {
+            refresh_extension(fields);
+        }
+    }
+
+    /// Rewrites address and pseudonymized fields, recording their original values.
+    fn identity_pass<'r>(
+        &self,
+        raw: &'r str,
+        fields: &mut [(FieldName, Value)],
+        roles: &[u8],
+        known: &mut KnownList<'r>,
+    ) {
+        // Addresses held as `Value::Ip`: their text is only produced when no sibling string
+        // already recorded the same address.
+        let mut typed: SmallVec<[(IpAddr, IpAddr); 4]> = SmallVec::new();
+        for ((_, value), &r) in fields.iter_mut().zip(roles) {
+            if r & role::PSEUDO != 0 {
+                if let Some(p) = &self.pseudo {
+                    self.pseudonymize_value(p, raw, value, known, &mut typed);
+                }
+            } else if r & (role::IP | role::ADDRESS) != 0 {
+                if let Some(a) = &self.ip {
+                    self.anonymize_address(
+                        a,
+                        raw,
+                        value,
+                        r & role::ADDRESS != 0,
+                        known,
+                        &mut typed,
+                    );
+                }
+            }
+        }
+        for (orig, anon) in typed {
+            if orig == anon || known.iter().any(|k| k.ip == Some(orig)) {
+                continue;
+            }
+            let mut buf = InlineWriter::default();
+            let _ = std::fmt::Write::write_fmt(&mut buf, format_args!("{orig}"));
+            if let Some(text) = KnownText::inline(buf.as_str()) {
+                known.push(Known {
+                    text,
+                    repl: Repl::Ip(anon),
+                    ip: Some(orig),
+                });
+            }
+        }
+    }
+
+    fn anonymize_address<'r>(
+        &self,
+        anon: &IpAnonymizer,
+        raw: &'r str,
+        value: &mut Value,
+        as_text: bool,
+        known: &mut KnownList<'r>,
+        typed: &mut SmallVec<[(IpAddr, IpAddr); 4]>,
+    ) {
+        match value {
+            Value::Ip(a) => {
+                let out = anon.anonymize(*a);
+                typed.push((*a, out));
+                *a = out;
+            }
+            Value::Str(t) => {
+                let text = text_of(raw, t).trim();
+                if text.is_empty() {
+                    return;
+                }
+                if let Ok(a) = text.parse::<IpAddr>() {
+                    let out = anon.anonymize(a);
+                    if out == a {
+                        // Already in its anonymized form (`x.y.z.0`): nothing to copy.
+                        return;
+                    }
+                    if !known.iter().any(|k| k.ip == Some(a)) {
+                        if let Some(kt) = KnownText::inline(text) {
+                            known.push(Known {
+                                text: kt,
+                                repl: Repl::Ip(out),
+                                ip: Some(a),
+                            });
+                        }
+                    }
+                    *value = if as_text {
+                        let mut s = String::with_capacity(text.len());
+                        redact::push_ip(&mut s, out);
+                        Value::owned_str(s)
+                    } else {
+                        Value::Ip(out)
+                    };
+                    return;
+                }
+                // A list (`X-Forwarded-For`), `host:port`, or a name: every address literal in
+                // it is replaced, and recorded for the rest of the event.
+                let mut found = redact::Matches::new();
+                self.list_rules.scan(text, &[], true, &mut found);
+                if found.is_empty() {
+                    return;
+                }
+                for m in &found {
+                    let (Kind::Ip(out), Some(orig)) = (m.kind, text.get(m.start..m.end)) else {
+                        continue;
+                    };
+                    let parsed = orig.parse::<IpAddr>().ok();
+                    if parsed.is_some() && known.iter().any(|k| k.ip == parsed) {
+                        continue;
+                    }
+                    if let Some(kt) = KnownText::inline(orig) {
+                        known.push(Known {
+                            text: kt,
+                            repl: Repl::Ip(out),
+                            ip: parsed,
+                        });
+                    }
+                }
+                *value = Value::owned_str(render(text, &found, &[]));
+            }
+            Value::Array(items) => {
+                for item in items {
+                    self.anonymize_address(anon, raw, item, as_text, known, typed);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn pseudonymize_value<'r>(
+        &self,
+        p: &Pseudonymizer,
+        raw: &'r str,
+        value: &mut Value,
+        known: &mut KnownList<'r>,
+        typed: &mut SmallVec<[(IpAddr, IpAddr); 4]>,
+    ) {
+        let original = match value {
+            Value::Ip(a) => {
+                let out = p.ip(*a);
+                typed.push((*a, out));
+                *a = out;
+                return;
+            }
+            Value::Array(items) => {
+                for item in items {
+                    self.pseudonymize_value(p, raw, item, known, typed);
+                }
+                return;
+            }
+            Value::Str(Text::Span { start, end }) => {
+                match raw.get(*start as usize..*end as usize) {
+                    Some(s) => KnownText::Raw(s),
+                    None => return,
+                }
+            }
+            Value::Str(Text::Static(s)) => KnownText::Raw(s),
+            Value::Str(Text::Shared(s)) => KnownText::Shared(s.clone()),
+            Value::Str(Text::Owned(s)) => KnownText::Owned(std::mem::take(s)),
+            Value::Int(n) => match KnownText::inline(itoa::Buffer::new().format(*n)) {
+                Some(t) => t,
+                None => return,
+            },
+            _ => return,
+        };
+        if original.as_str().is_empty() {
+            if let KnownText::Owned(s) = original {
+                // Put the (empty) value back as it was.
+                *value = Value::Str(Text::Owned(s));
+            }
+            return;
+        }
+        let pseudonym: Arc<str> = Arc::from(p.text(original.as_str()));
+        *value = Value::Str(Text::Shared(pseudonym.clone()));
+        known.push(Known {
+            text: original,
+            repl: Repl::Text(pseudonym),
+            ip: None,
+        });
+    }
+
+    /// Scans a value that is not an identity field: known values everywhere, everything else
+    /// when `full`.
+    /// Returns whether the value changed.
+    fn rewrite_value(&self, raw: &str, value: &mut Value, full: bool, known: &[Known<'_>]) -> bool {
+        match value {
+            Value::Str(t) => {
+                let text = match t {
+                    // Parser constants, never data from the line.
+                    Text::Static(_) => return false,
+                    // Per-stream context (host name, file path): only scanned when asked for.
+                    Text::Shared(s) if full => &**s,
+                    Text::Shared(_) => return false,
+                    Text::Owned(s) => &**s,
+                    Text::Span { start, end } => match raw.get(*start as usize..*end as usize) {
+                        Some(s) => s,
+                        None => return false,
+                    },
+                };
+                if !full && known.is_empty() {
+                    return false;
+                }
+                match self.rules.rewrite(text, known, full) {
+                    Some(new) => {
+                        *value = Value::owned_str(new);
+                        true
+                    }
+                    None => false,
+                }
+            }
+            Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
+                self.rewrite_value(raw, item, full, known) | changed
+            }),
+            Value::Object(entries) => {
+                let mut changed = false;
+                for (key, item) in entries {
+                    if self.key_secrets && (self.extra_keys || fields::may_be_special(key)) {
+                        if let Some(kind) = self.rules.secrets.kind_of(&NormalizedKey::new(key)) {
+                            redact_whole(kind, raw, item);
+                            changed = true;
+                            continue;
+                        }
+                    }
+                    changed |= self.rewrite_value(raw, item, full, known);
+                }
+                changed
+            }
+            _ => false,
+        }
+    }
 }
+
+/// The findings of the widest text span of an event (the whole line, for NGINX), reused for the
+/// text spans inside it (`url.original`, `url.path`, `url.query`, the referrer) instead of
+/// scanning each again: the line is scanned once.
+///
+/// A span takes the container's findings only when its neighbours in the line are delimiters
+/// (space, quote, `?`, `#`, ...), so the detectors saw the same boundaries as in the span alone,
+/// and when no finding crosses its edges; otherwise it is scanned on its own. Findings made from
+/// context just outside a span (a `Bearer` right before it) stay with it: the span is masked
+/// where a scan of it alone might not have seen the secret.
+struct Container {
+    index: usize,
+    start: usize,
+    end: usize,
+    /// Relative to `start`.
+    found: redact::Matches,
+}
+
+/// Characters around a span that every detector treats like the end of the text.
+fn is_delimiter(c: u8) -> bool {
+    matches!(
+        c,
+        b' ' | b'\t'
+            | b'"'
+            | b'\''
+            | b'?'
+            | b'#'
+            | b'&'
+            | b','
+            | b';'
+            | b'{'
+            | b'}'
+            | b'<'
+            | b'>'
+            | b'|'
+    )
+}
+
+impl Container {
+    /// The widest text span, scanned, when at least one other text span lies inside it.
+    fn pick(
+        stage: &AnonymizeStage,
+        raw: &str,
+        fields: &[(FieldName, Value)],
+        roles: &[u8],
+        known: &[Known<'_>],
+    ) -> Option<Container> {
+        let spans = fields
+            .iter()
+            .zip(roles)
+            .enumerate()
+            .filter_map(|(i, ((_, v), &r))| {
+                let text_only =
+                    r & role::TEXT != 0 && r & (role::IP | role::ADDRESS | role::PSEUDO) == 0;
+                match v {
+                    Value::Str(Text::Span { start, end }) if text_only => {
+                        Some((i, *start as usize, *end as usize))
+                    }
+                    _ => None,
+                }
+            });
+        let spans: SmallVec<[(usize, usize, usize); 8]> = spans.collect();
+        let &(index, start, end) = spans.iter().max_by_key(|(_, s, e)| e - s)?;
+        // Worth it only when another text span lies inside (NGINX: every `url.*` in the line).
+        spans
+            .iter()
+            .find(|&&(i, s, e)| i != index && start <= s && e <= end)?;
+        let text = raw.get(start..end)?;
+        let mut found = redact::Matches::new();
+        stage.rules.scan(text, known, true, &mut found);
+        Some(Container {
+            index,
+            start,
+            end,
+            found,
+        })
+    }
+
+    /// The findings of the span `start..end` of field `index`, relative to the span, or `None`
+    /// when it must be scanned on its own.
+    fn findings_for(
+        &self,
+        index: usize,
+        start: usize,
+        end: usize,
+        raw: &str,
+    ) -> Option<redact::Matches> {
+        if index == self.index {
+            return Some(self.found.clone());
+        }
+        let b = raw.as_bytes();
+        let inside = self.start <= start && end <= self.end && start <= end;
+        let edges = (start == self.start || is_delimiter(b[start - 1]))
+            && (end == self.end || is_delimiter(b[end]));
+        if !inside || !edges {
+            return None;
+        }
+        let (rs, re) = (start - self.start, end - self.start);
+        let mut out = redact::Matches::new();
+        for m in &self.found {
+            if m.end <= rs || m.start >= re {
+                continue;
+            }
+            if m.start < rs || m.end > re {
+                return None;
+            }
+            let mut m = *m;
+            m.start -= rs;
+            m.end -= rs;
+            if let Kind::Email { at } = &mut m.kind {
+                *at -= rs;
+            }
+            out.push(m);
+        }
+        Some(out)
+    }
+}
+
+fn text_of_span<'a>(raw: &'a str, value: &Value) -> &'a str {
+    match value {
+        Value::Str(Text::Span { start, end }) => {
+            raw.get(*start as usize..*end as usize).unwrap_or("")
+        }
+        _ => "",
+    }
+}
+
+/// `url.extension` is derived from the last segment of `url.path`; once the path is rewritten
+/// (a token in `/reset/<jwt>` masked), the old extension would keep a piece of what was hidden,
+/// so it is derived again from the new path, or dropped.
+fn refresh_extension(fields: &mut Vec<(FieldName, Value)>) {
+    let ext = fields
+        .iter()
+        .rev()
+        .find(|(n, _)| n == "url.path")
+        .and_then(|(_, v)| match v {
+            Value::Str(Text::Owned(p)) => {
+                let last = p.rsplit('/').next().unwrap_or_default();
+                let ext = last
+                    .rsplit_once('.')?
+                    .1
+                    .split(';')
+                    .next()
+                    .unwrap_or_default();
+                (!ext.is_empty()).then(|| ext.to_ascii_lowercase())
+            }
+            _ => None,
+        });
+    match ext {
+        Some(ext) => {
+            for (n, v) in fields.iter_mut() {
+                if n == "url.extension" {
+                    *v = Value::owned_str(ext.clone());
+                }
+            }
+        }
+        None => fields.retain(|(n, _)| n != "url.extension"),
+    }
+}
+
+/// Masks a whole value held under a secret key; numbers become the `********` string too.
+fn redact_whole(kind: fields::SecretKind, raw: &str, value: &mut Value) {
+    match value {
+        Value::Str(t) => {
+            if let Some(v) = secrets::whole_value(kind, text_of(raw, t)) {
+                *value = v;
+            }
+        }
+        Value::Int(_) | Value::Float(_) => *value = Value::Str(Text::Static(secrets::STARS)),
+        Value::Array(items) => {
+            for item in items {
+                redact_whole(kind, raw, item);
+            }
+        }
+        Value::Object(entries) => {
+            for (_, item) in entries {
+                redact_whole(kind, raw, item);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn text_of<'a>(raw: &'a str, t: &'a Text) -> &'a str {
+    match t {
+        Text::Span { start, end } => raw.get(*start as usize..*end as usize).unwrap_or(""),
+        Text::Owned(s) => s,
+        Text::Static(s) => s,
+        Text::Shared(s) => s,
+    }
+}
+
+/// A `fmt::Write` into a stack buffer, for an address's text (at most 45 bytes).
+struct InlineWriter {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl Default for InlineWriter {
+    fn default() -> InlineWriter {
+        InlineWriter {
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+}
+
+impl InlineWriter {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for InlineWriter {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,9 @@ use std::sync::Arc;
 
 use clap::{Parser as ClapParser, Subcommand};
 
+mod dlq;
+mod retention;
+
 use crate::config::PipelineConfig;
 use crate::input::assemble::{Assembler, AssemblyRules};
 use crate::output::{Encoder, NdjsonEncoder};
@@ -15,6 +18,8 @@ use crate::pipeline::ack::BatchAck;
 use crate::pipeline::batch::{RawBatch, StreamContext};
 use crate::pipeline::worker::Chain;
 use crate::pipeline::{self, RunOptions};
+
+pub mod reprocess;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_RUNTIME: i32 = 1;
@@ -83,6 +88,24 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Delete the output's date-named indices past `retention_days` (where the cluster has no
+    /// ILM); prints each index with its date and the decision.
+    Retention {
+        /// Pipeline file (TOML) with the `[output.elasticsearch]` whose indices to age.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print the decisions only; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The dead-letter queue under DATA_DIR/dlq: list it, or replay it after a mapping fix.
+    Dlq {
+        #[command(subcommand)]
+        command: dlq::DlqCommand,
+    },
+    /// Run files (archives, a day to index again) through a pipeline's stages and output,
+    /// in parallel, with progress, a summary, and a journal that makes repeats safe.
+    Reprocess(reprocess::ReprocessArgs),
 }
 
 pub fn main() -> i32 {
@@ -119,14 +142,23 @@ pub fn main() -> i32 {
         }
         Command::Check { ref config } => with_config(config, |cfg| check(&cfg)),
         Command::Setup { ref config } => with_config(config, setup),
+        Command::Retention {
+            ref config,
+            dry_run,
+        } => with_config(config, |cfg| retention::run(cfg, dry_run)),
+        Command::Dlq { ref command } => dlq::main(command, &cli.data_dir),
+        Command::Reprocess(args) => reprocess::main(args, &cli.data_dir),
     }
 }
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGPIPE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a terminal: log files and pipes get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .try_init();
 }

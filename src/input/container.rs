@@ -57,6 +57,14 @@ impl InputConfig for ContainerInputConfig {
     fn default_envelope(&self) -> Option<EnvelopeKind> {
         Some(EnvelopeKind::Auto)
     }
+
+    fn file_source(&self) -> Option<super::file::FileSource> {
+        Some(super::file::FileSource {
+            paths: self.file.paths.clone(),
+            exclude: self.file.exclude.clone(),
+            path_fields: Some(container_fields),
+        })
+    }
 }
 
 fn is_container_id(s: &str) -> bool {

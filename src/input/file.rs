@@ -144,10 +144,26 @@ impl InputConfig for FileInputConfig {
             path_fields: None,
         }))
     }
+
+    fn file_source(&self) -> Option<FileSource> {
+        Some(FileSource {
+            paths: self.paths.clone(),
+            exclude: self.exclude.clone(),
+            path_fields: None,
+        })
+    }
 }
 
 /// Derives per-file fields from a file's path (the container input's Kubernetes metadata).
 pub type PathFields = fn(&Path) -> Vec<(&'static str, Arc<str>)>;
+
+/// What a file-reading input reads: its globs, and the fields it derives from each path.
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    pub paths: Vec<String>,
+    pub exclude: Vec<String>,
+    pub path_fields: Option<PathFields>,
+}
 
 pub struct FileInput {
     pub config: FileInputConfig,
@@ -278,12 +294,12 @@ fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn is_gz_path(path: &Path) -> bool {
+pub fn is_gz_path(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "gz")
 }
 
 /// The first [`FINGERPRINT_BYTES`] of a file (decompressed for `.gz`), or fewer when shorter.
-fn read_head(path: &Path, gz: bool) -> std::io::Result<Vec<u8>> {
+pub fn read_head(path: &Path, gz: bool) -> std::io::Result<Vec<u8>> {
     let file = File::open(path)?;
     let mut head = Vec::with_capacity(FINGERPRINT_BYTES);
     if gz {
@@ -296,7 +312,8 @@ fn read_head(path: &Path, gz: bool) -> std::io::Result<Vec<u8>> {
     Ok(head)
 }
 
-fn fingerprint(bytes: &[u8]) -> u64 {
+/// Hash of a file's head: the content identity checkpoints (and `reprocess`) know files by.
+pub fn fingerprint(bytes: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(bytes)
 }
 

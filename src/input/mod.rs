@@ -54,6 +54,12 @@ pub trait InputConfig: Debug + Send + Sync {
     fn default_envelope(&self) -> Option<crate::parse::envelope::EnvelopeKind> {
         None
     }
+
+    /// The files this input reads, for `logpipe reprocess` (which takes each file's parser
+    /// from the input whose paths match it); `None` for inputs that read no files.
+    fn file_source(&self) -> Option<file::FileSource> {
+        None
+    }
 }
 
 pub trait Input: Send {

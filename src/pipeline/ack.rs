@@ -13,6 +13,33 @@ use std::sync::{Arc, Mutex};
 /// Receives the verdict on each batch of a stream.
 pub trait AckSink: Send + Sync + std::fmt::Debug {
     fn acknowledge(&self, seq: u64, delivered: bool);
+
+    /// The verdict with what the destination said about the batch's items, for sinks that
+    /// report per-item results (`logpipe reprocess`'s summary). Outputs that count nothing
+    /// leave `outcomes` at zero.
+    fn acknowledge_with(&self, seq: u64, delivered: bool, outcomes: ItemOutcomes) {
+        let _ = outcomes;
+        self.acknowledge(seq, delivered);
+    }
+}
+
+/// How the items of one batch ended at the destination, as counted by the output.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ItemOutcomes {
+    /// Newly stored (`201` from Elasticsearch).
+    pub created: u64,
+    /// Already there from an earlier attempt or run (`409` on `create`).
+    pub already_present: u64,
+    /// Refused for good and written to the dead-letter queue.
+    pub dead_lettered: u64,
+}
+
+/// What [`BatchAck::count`] adds to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemOutcome {
+    Created,
+    AlreadyPresent,
+    DeadLettered,
 }
 
 #[derive(Debug)]
@@ -20,12 +47,34 @@ struct Shared {
     sink: Option<Arc<dyn AckSink>>,
     seq: u64,
     failed: AtomicBool,
+    // Atomics because the parts of one batch settle on different delivery tasks.
+    created: AtomicU64,
+    already_present: AtomicU64,
+    dead_lettered: AtomicU64,
+}
+
+impl Shared {
+    fn new(sink: Option<Arc<dyn AckSink>>, seq: u64) -> Shared {
+        Shared {
+            sink,
+            seq,
+            failed: AtomicBool::new(false),
+            created: AtomicU64::new(0),
+            already_present: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
         if let Some(sink) = &self.sink {
-            sink.acknowledge(self.seq, !self.failed.load(Ordering::Acquire));
+            let outcomes = ItemOutcomes {
+                created: self.created.load(Ordering::Acquire),
+                already_present: self.already_present.load(Ordering::Acquire),
+                dead_lettered: self.dead_lettered.load(Ordering::Acquire),
+            };
+            sink.acknowledge_with(self.seq, !self.failed.load(Ordering::Acquire), outcomes);
         }
     }
 }
@@ -40,11 +89,7 @@ pub struct BatchAck {
 impl BatchAck {
     pub fn new(sink: Arc<dyn AckSink>, seq: u64) -> BatchAck {
         BatchAck {
-            shared: Arc::new(Shared {
-                sink: Some(sink),
-                seq,
-                failed: AtomicBool::new(false),
-            }),
+            shared: Arc::new(Shared::new(Some(sink), seq)),
             done: false,
         }
     }
@@ -52,11 +97,7 @@ impl BatchAck {
     /// For records nobody waits for.
     pub fn untracked() -> BatchAck {
         BatchAck {
-            shared: Arc::new(Shared {
-                sink: None,
-                seq: 0,
-                failed: AtomicBool::new(false),
-            }),
+            shared: Arc::new(Shared::new(None, 0)),
             done: false,
         }
     }
@@ -72,6 +113,16 @@ impl BatchAck {
     /// This part's records were accepted by the destination.
     pub fn delivered(mut self) {
         self.done = true;
+    }
+
+    /// Counts `n` items of the batch as having ended so (any part may count for the batch).
+    pub fn count(&self, outcome: ItemOutcome, n: u64) {
+        let counter = match outcome {
+            ItemOutcome::Created => &self.shared.created,
+            ItemOutcome::AlreadyPresent => &self.shared.already_present,
+            ItemOutcome::DeadLettered => &self.shared.dead_lettered,
+        };
+        counter.fetch_add(n, Ordering::AcqRel);
     }
 }
 
@@ -193,6 +244,38 @@ mod tests {
         b2.delivered();
         assert_eq!(acks.acked_offset(), 30);
         assert_eq!(acks.in_flight(), 0);
+    }
+
+    #[derive(Debug, Default)]
+    struct Recorder(Mutex<Vec<(u64, bool, ItemOutcomes)>>);
+
+    impl AckSink for Recorder {
+        fn acknowledge(&self, seq: u64, delivered: bool) {
+            self.acknowledge_with(seq, delivered, ItemOutcomes::default());
+        }
+        fn acknowledge_with(&self, seq: u64, delivered: bool, outcomes: ItemOutcomes) {
+            self.0.lock().unwrap().push((seq, delivered, outcomes));
+        }
+    }
+
+    #[test]
+    fn item_outcomes_of_all_parts_reach_the_sink_once() {
+        let sink = Arc::new(Recorder::default());
+        let a = BatchAck::new(sink.clone(), 7);
+        let b = a.part();
+        a.count(ItemOutcome::Created, 3);
+        b.count(ItemOutcome::AlreadyPresent, 2);
+        b.count(ItemOutcome::DeadLettered, 1);
+        a.delivered();
+        assert!(sink.0.lock().unwrap().is_empty(), "one part still open");
+        b.delivered();
+        let got = sink.0.lock().unwrap().clone();
+        let expected = ItemOutcomes {
+            created: 3,
+            already_present: 2,
+            dead_lettered: 1,
+        };
+        assert_eq!(got, vec![(7, true, expected)]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod ack;
 pub mod batch;
+pub mod reprocess;
 pub mod shutdown;
 pub mod worker;
 

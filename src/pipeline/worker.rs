@@ -82,6 +82,12 @@ impl Chain {
 
     /// Decodes, processes and encodes a whole batch.
     pub fn process(&self, batch: RawBatch) -> EncodedBatch {
+        self.process_with(batch, &mut NoHook)
+    }
+
+    /// [`Chain::process`] with a look at each event: `hook.keep` may leave an event out after
+    /// the stages (the hook counts those), `hook.encoded` sees it with its encoded item.
+    pub fn process_with(&self, batch: RawBatch, hook: &mut dyn EventHook) -> EncodedBatch {
         let RawBatch {
             stream,
             data,
@@ -116,11 +122,16 @@ impl Chain {
                 stats.dropped += 1;
                 continue;
             }
+            if !hook.keep(&event) {
+                // The hook's own count says why; it is not a tag rule's drop.
+                continue;
+            }
             if event.has_tag(crate::event::PARSE_FAILURE_TAG) {
                 stats.parse_failures += 1;
             }
             let start = buf.len();
             self.encoder.encode(&event, &mut buf);
+            hook.encoded(&event, &buf[start..]);
             items.push(start..buf.len());
             stats.events += 1;
         }
@@ -138,6 +149,21 @@ impl Chain {
         }
     }
 }
+
+/// A caller's look at each event of [`Chain::process_with`], on the worker thread.
+pub trait EventHook {
+    /// After the stages, before encoding; `false` leaves the event out of the batch.
+    fn keep(&mut self, _event: &Event) -> bool {
+        true
+    }
+
+    /// The event was encoded as `item`.
+    fn encoded(&mut self, _event: &Event, _item: &[u8]) {}
+}
+
+struct NoHook;
+
+impl EventHook for NoHook {}
 
 /// Body of a worker thread: until the input side closes or the output side goes away.
 pub fn worker_loop(

@@ -2,6 +2,8 @@
 //! Elasticsearch-compatible server (`ES_URL`, or the local one `scripts/es-local.sh` starts).
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -143,8 +145,19 @@ pub struct Running {
 
 impl Running {
     pub fn start(config: &Path, data_dir: &Path, log: &Path) -> Running {
+        Self::start_in(
+            config,
+            data_dir,
+            log,
+            &std::env::current_dir().expect("cwd"),
+        )
+    }
+
+    /// Like `start`, with `cwd` as the working directory (relative paths in the config).
+    pub fn start_in(config: &Path, data_dir: &Path, log: &Path, cwd: &Path) -> Running {
         let stderr = std::fs::File::create(log).expect("log file");
         let child = Command::new(logpipe_bin())
+            .current_dir(cwd)
             .arg("--data-dir")
             .arg(data_dir)
             .arg("run")

@@ -7,17 +7,25 @@
 //! refused, timeout, `5xx`), are sent again after an exponential delay with full jitter, for as
 //! long as the process lives. Each part of a batch is acknowledged as soon as its own items are
 //! settled.
+//!
+//! [`Client`] spreads requests over the configured nodes and passes over a node that just
+//! failed, sends the credentials (and a client certificate), and keeps them out of every error
+//! text, including what a server echoes back.
 
 use std::fmt;
 use std::io::Write;
 use std::ops::Range;
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use elasticsearch::auth::Credentials;
+use elasticsearch::auth::{ClientCertificate, Credentials};
 use elasticsearch::cert::{Certificate, CertificateValidation};
-use elasticsearch::http::headers::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
+use elasticsearch::http::headers::{
+    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE,
+};
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::http::Method;
 use elasticsearch::Elasticsearch;
@@ -27,7 +35,7 @@ use serde::Deserialize;
 
 use super::config::{Auth, Compression, ElasticsearchConfig};
 use super::dlq::{DeadLetter, DeadLetterQueue};
-use crate::pipeline::ack::BatchAck;
+use crate::pipeline::ack::{self, BatchAck};
 use crate::pipeline::batch::EncodedBatch;
 use crate::telemetry;
 
@@ -111,13 +119,79 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// The connection to the cluster. Holds the credentials, so it has no derived `Debug`.
-pub struct Client {
+/// How long a node that failed is passed over while another node is available: this, doubled
+/// with each further failure in a row, up to [`NODE_SKIP_MAX`].
+const NODE_SKIP_BASE: Duration = Duration::from_secs(1);
+const NODE_SKIP_MAX: Duration = Duration::from_secs(60);
+
+/// Shorter secrets are not scrubbed from messages: replacing every `a` of a message would make
+/// it unreadable while hiding nothing worth hiding.
+const MIN_SCRUBBED_SECRET: usize = 3;
+
+/// One node of the cluster and how it fared lately.
+struct Node {
     es: Elasticsearch,
     /// Base URL without user information, for messages.
     url: String,
+    health: Mutex<NodeHealth>,
+}
+
+#[derive(Debug, Default)]
+struct NodeHealth {
+    /// Failures in a row (connection, timeout, `5xx`); 0 once it answers again.
+    failures: u32,
+    /// Until when other nodes are preferred.
+    skip_until: Option<Instant>,
+}
+
+impl Node {
+    fn health(&self) -> std::sync::MutexGuard<'_, NodeHealth> {
+        // The guarded data is two plain numbers: a panic elsewhere cannot leave it broken.
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an answer; returns the failures in a row it ends.
+    fn succeeded(&self) -> u32 {
+        let mut h = self.health();
+        h.skip_until = None;
+        std::mem::take(&mut h.failures)
+    }
+
+    /// Records a failure; returns the failures in a row and how long the node is now passed
+    /// over.
+    fn failed(&self) -> (u32, Duration) {
+        let mut h = self.health();
+        h.failures = h.failures.saturating_add(1);
+        let factor = 1u32.checked_shl(h.failures - 1).unwrap_or(u32::MAX);
+        let skip = NODE_SKIP_BASE.saturating_mul(factor).min(NODE_SKIP_MAX);
+        h.skip_until = Some(Instant::now() + skip);
+        (h.failures, skip)
+    }
+}
+
+/// True for failures that say more about the node than about the request: no answer, or a
+/// `5xx`. Another node may well do better.
+fn is_node_failure(e: &RequestError) -> bool {
+    match e {
+        RequestError::Transport { .. } => true,
+        RequestError::Status { status, .. } => *status >= 500,
+        RequestError::Response { .. } => false,
+    }
+}
+
+/// The connection to the cluster: one HTTP client per node, requests spread round-robin over
+/// the nodes that answer. Holds the credentials, so it has no derived `Debug`.
+pub struct Client {
+    nodes: Vec<Node>,
+    /// Where the round-robin goes next.
+    next: AtomicUsize,
+    /// Base URLs without user information, for messages.
+    url: String,
     timeout: Duration,
     gzip: bool,
+    /// Credentials in every form they are sent in, removed from any text that ends up in a
+    /// message: a server or proxy may echo a request header back in its error.
+    secrets: Vec<String>,
 }
 
 impl fmt::Debug for Client {
@@ -129,50 +203,261 @@ impl fmt::Debug for Client {
     }
 }
 
+/// A client certificate or key that cannot be used; the message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientCertError {
+    #[error("`{key}`: cannot read {path}: {source}")]
+    Read {
+        key: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`client_cert`: {path}: bad PEM: {message}")]
+    BadCert { path: PathBuf, message: String },
+    #[error("`client_cert`: {path}: no certificate found (expected a PEM `-----BEGIN CERTIFICATE-----` block)")]
+    NoCert { path: PathBuf },
+    #[error("`client_key`: {path}: no private key found (expected a PEM `-----BEGIN PRIVATE KEY-----`, `RSA PRIVATE KEY` or `EC PRIVATE KEY` block)")]
+    NoKey { path: PathBuf },
+    #[error("`client_key`: {path}: bad PEM: {message}")]
+    BadKey { path: PathBuf, message: String },
+    #[error("`client_key` {key} is not the key of `client_cert` {cert}")]
+    KeyMismatch { cert: PathBuf, key: PathBuf },
+    #[error("`client_cert` {cert} with `client_key` {key}: {source}")]
+    Rejected {
+        cert: PathBuf,
+        key: PathBuf,
+        source: tokio_rustls::rustls::Error,
+    },
+}
+
+/// Reads and checks a client certificate chain and its key; returns them as one PEM text with
+/// only the blocks the HTTP client understands (a key file may carry extra blocks, such as
+/// `EC PARAMETERS`, that it would refuse).
+pub fn load_client_identity(cert: &Path, key: &Path) -> Result<Vec<u8>, ClientCertError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+
+    let cert_pem = std::fs::read(cert).map_err(|source| ClientCertError::Read {
+        key: "client_cert",
+        path: cert.to_path_buf(),
+        source,
+    })?;
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ClientCertError::BadCert {
+            path: cert.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    if chain.is_empty() {
+        return Err(ClientCertError::NoCert {
+            path: cert.to_path_buf(),
+        });
+    }
+    let key_pem = std::fs::read(key).map_err(|source| ClientCertError::Read {
+        key: "client_key",
+        path: key.to_path_buf(),
+        source,
+    })?;
+    let private_key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
+        rustls_pki_types::pem::Error::NoItemsFound => ClientCertError::NoKey {
+            path: key.to_path_buf(),
+        },
+        e => ClientCertError::BadKey {
+            path: key.to_path_buf(),
+            message: e.to_string(),
+        },
+    })?;
+    let key_label = match &private_key {
+        PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
+        PrivateKeyDer::Sec1(_) => "EC PRIVATE KEY",
+        _ => "PRIVATE KEY",
+    };
+    let mut pem = Vec::new();
+    for c in &chain {
+        pem_block(&mut pem, "CERTIFICATE", c.as_ref());
+    }
+    pem_block(&mut pem, key_label, private_key.secret_der());
+    // Loading it the way the TLS handshake will finds an unusable key, or a key that belongs
+    // to another certificate, now rather than at the first connection.
+    let provider = rustls::crypto::ring::default_provider();
+    rustls::sign::CertifiedKey::from_der(chain, private_key, &provider).map_err(|source| {
+        match source {
+            rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+                ClientCertError::KeyMismatch {
+                    cert: cert.to_path_buf(),
+                    key: key.to_path_buf(),
+                }
+            }
+            source => ClientCertError::Rejected {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+                source,
+            },
+        }
+    })?;
+    Ok(pem)
+}
+
+fn pem_block(out: &mut Vec<u8>, label: &str, der: &[u8]) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    out.extend_from_slice(format!("-----BEGIN {label}-----\n").as_bytes());
+    for line in b64.as_bytes().chunks(64) {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out.extend_from_slice(format!("-----END {label}-----\n").as_bytes());
+}
+
+/// The `Authorization` header for `auth`, and the secret strings to keep out of messages.
+fn authorization(auth: &Auth) -> Result<(HeaderValue, Vec<String>), String> {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let (value, secrets) = match auth {
+        Auth::Basic { username, password } => {
+            let token = b64(&format!("{username}:{password}"));
+            (format!("Basic {token}"), vec![password.clone(), token])
+        }
+        Auth::ApiKey(key) => match key.split_once(':') {
+            Some((_, secret)) => {
+                let token = b64(key);
+                (format!("ApiKey {token}"), vec![secret.to_string(), token])
+            }
+            None => (format!("ApiKey {key}"), vec![key.clone()]),
+        },
+    };
+    let mut header = HeaderValue::from_str(&value)
+        .map_err(|_| "the credentials cannot be sent in an HTTP header".to_string())?;
+    // Keeps the value out of the HTTP client's own debug output.
+    header.set_sensitive(true);
+    Ok((header, secrets))
+}
+
 impl Client {
     pub fn new(config: &ElasticsearchConfig) -> Result<Client, String> {
-        let endpoint = config.endpoint()?;
-        let url = endpoint.url.to_string();
-        let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(endpoint.url))
-            .timeout(config.request_timeout());
-        match endpoint.auth {
-            Some(Auth::Basic { username, password }) => {
-                builder = builder.auth(Credentials::Basic(username, password));
+        let endpoints = config.endpoints()?;
+        // Read once; parsed for each node, as the parsed form cannot be copied.
+        let ca = match &config.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("`ca_file`: cannot read {}: {e}", path.display()))?;
+                Some((path, pem))
             }
-            Some(Auth::ApiKey(key)) => {
-                let credentials = match key.split_once(':') {
-                    Some((id, secret)) => Credentials::ApiKey(id.to_string(), secret.to_string()),
-                    None => Credentials::EncodedApiKey(key),
-                };
-                builder = builder.auth(credentials);
+            None => None,
+        };
+        let identity = match (&config.client_cert, &config.client_key) {
+            (Some(cert), Some(key)) => {
+                Some(load_client_identity(cert, key).map_err(|e| e.to_string())?)
             }
-            None => {}
+            (None, None) => None,
+            _ => return Err("`client_cert` and `client_key` go together".into()),
+        };
+        let mut nodes = Vec::with_capacity(endpoints.len());
+        let mut secrets = Vec::new();
+        for endpoint in endpoints {
+            let url = endpoint.url.to_string();
+            let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(endpoint.url))
+                .timeout(config.request_timeout());
+            // The header rather than the crate's `Credentials`: those hold one of basic/API
+            // key/client certificate, and a node may want a certificate and a password.
+            if let Some(auth) = &endpoint.auth {
+                let (header, s) = authorization(auth)?;
+                builder = builder.header(AUTHORIZATION, header);
+                secrets.extend(s);
+            }
+            if let Some(pem) = &identity {
+                builder = builder.auth(Credentials::Certificate(ClientCertificate::Pem(
+                    pem.clone(),
+                )));
+            }
+            if let Some((path, pem)) = &ca {
+                let cert = Certificate::from_pem(pem)
+                    .map_err(|e| format!("`ca_file`: {}: {e}", path.display()))?;
+                builder = builder.cert_validation(CertificateValidation::Full(cert));
+            }
+            let transport = builder
+                .build()
+                .map_err(|e| format!("cannot set up the HTTP client for {url}: {e}"))?;
+            nodes.push(Node {
+                es: Elasticsearch::new(transport),
+                url,
+                health: Mutex::new(NodeHealth::default()),
+            });
         }
-        if let Some(path) = &config.ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("`ca_file`: cannot read {}: {e}", path.display()))?;
-            let cert = Certificate::from_pem(&pem)
-                .map_err(|e| format!("`ca_file`: {}: {e}", path.display()))?;
-            builder = builder.cert_validation(CertificateValidation::Full(cert));
-        }
-        let transport = builder
-            .build()
-            .map_err(|e| format!("cannot set up the HTTP client for {url}: {e}"))?;
+        secrets.retain(|s| s.len() >= MIN_SCRUBBED_SECRET);
+        // Longest first, so a secret that contains another is removed whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        let url = nodes
+            .iter()
+            .map(|n| n.url.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         Ok(Client {
-            es: Elasticsearch::new(transport),
+            nodes,
+            next: AtomicUsize::new(0),
             url,
             timeout: config.request_timeout(),
             gzip: config.compression == Compression::Gzip,
+            secrets,
         })
     }
 
-    /// Base URL without credentials.
+    /// Base URLs without credentials.
     pub fn url(&self) -> &str {
         &self.url
     }
 
     pub fn gzip(&self) -> bool {
         self.gzip
+    }
+
+    /// `text` without any credential in it.
+    fn scrub(&self, text: String) -> String {
+        let mut text = text;
+        for s in &self.secrets {
+            if text.contains(s.as_str()) {
+                text = text.replace(s.as_str(), "<redacted>");
+            }
+        }
+        text
+    }
+
+    fn scrub_error(&self, e: ItemError) -> ItemError {
+        if self.secrets.is_empty() {
+            return e;
+        }
+        ItemError {
+            kind: self.scrub(e.kind),
+            reason: self.scrub(e.reason),
+        }
+    }
+
+    /// The next node to try, round-robin among those not passed over and not yet `tried` in
+    /// this request. When every node is passed over, the next one round-robin is tried anyway
+    /// (once per request): with no healthy node to prefer, the caller's retry policy paces the
+    /// attempts, and each node gets its turn to show it is back.
+    fn pick(&self, tried: &[bool]) -> Option<usize> {
+        let n = self.nodes.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let now = Instant::now();
+        let mut order = (0..n).map(|k| (start + k) % n).filter(|&i| !tried[i]);
+        let first = order.next()?;
+        let usable = |i: usize| self.nodes[i].health().skip_until.is_none_or(|t| t <= now);
+        if usable(first) {
+            return Some(first);
+        }
+        if let Some(i) = order.find(|&i| usable(i)) {
+            return Some(i);
+        }
+        if tried.iter().any(|&t| t) {
+            return None;
+        }
+        Some(first)
     }
 
     /// Sends one request; returns the status and body of any answer with a status below 300,
@@ -185,16 +470,86 @@ impl Client {
         headers: HeaderMap,
         body: Option<Bytes>,
     ) -> Result<(u16, Bytes), RequestError> {
+        self.request_nodes(method, path, query, headers, body)
+            .await
+            .map(|(status, bytes, _)| (status, bytes))
+    }
+
+    /// [`Client::request`], also returning the URL of the node that answered. A node that
+    /// fails is passed over for a while and the request goes at once to the next node that is
+    /// not; the error of the last node tried is returned when none succeeds.
+    async fn request_nodes(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        headers: HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<(u16, Bytes, &str), RequestError> {
+        let mut tried = vec![false; self.nodes.len()];
+        let mut last_error = None;
+        while let Some(i) = self.pick(&tried) {
+            tried[i] = true;
+            let node = &self.nodes[i];
+            match self
+                .request_node(node, method, path, query, headers.clone(), body.clone())
+                .await
+            {
+                Ok((status, bytes)) => {
+                    self.node_answered(node);
+                    return Ok((status, bytes, &node.url));
+                }
+                Err(e) if is_node_failure(&e) => {
+                    let (failures, skip) = node.failed();
+                    // With one node there is nothing to fail over to, and the delivery logs
+                    // its retries; past the first failure in a row, the same.
+                    if self.nodes.len() > 1 && failures == 1 {
+                        node_failed(&node.url, skip, &e);
+                    }
+                    last_error = Some(e);
+                }
+                Err(e) => {
+                    // It answered: the node is fine, the request is not.
+                    self.node_answered(node);
+                    return Err(e);
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| RequestError::Transport {
+            method: method_name(method),
+            url: self.url.clone(),
+            path: path.to_string(),
+            message: "no node to send to".into(),
+            timeout: false,
+        }))
+    }
+
+    fn node_answered(&self, node: &Node) {
+        let failures = node.succeeded();
+        if self.nodes.len() > 1 && failures > 0 {
+            node_back(&node.url, failures);
+        }
+    }
+
+    async fn request_node(
+        &self,
+        node: &Node,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        headers: HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<(u16, Bytes), RequestError> {
         let m = method_name(method);
         let transport_error = |e: &elasticsearch::Error| RequestError::Transport {
             method: m,
-            url: self.url.clone(),
+            url: node.url.clone(),
             path: path.to_string(),
-            message: error_chain(e),
+            message: self.scrub(error_chain(e)),
             timeout: e.is_timeout(),
         };
         let query = if query.is_empty() { None } else { Some(query) };
-        let response = self
+        let response = node
             .es
             .send(method, path, headers, query, body, Some(self.timeout))
             .await
@@ -204,10 +559,10 @@ impl Client {
         if status >= 300 {
             return Err(RequestError::Status {
                 method: m,
-                url: self.url.clone(),
+                url: node.url.clone(),
                 path: path.to_string(),
                 status,
-                error: ItemError::from_error_body(&bytes),
+                error: self.scrub_error(ItemError::from_error_body(&bytes)),
             });
         }
         Ok((status, bytes))
@@ -251,8 +606,8 @@ impl Client {
         if self.gzip {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
-        let (_, bytes) = self
-            .request(
+        let (_, bytes, url) = self
+            .request_nodes(
                 Method::Post,
                 "_bulk",
                 &[("filter_path", BULK_FILTER)],
@@ -260,13 +615,39 @@ impl Client {
                 Some(body),
             )
             .await?;
-        serde_json::from_slice::<BulkResponse>(&bytes).map_err(|e| RequestError::Response {
-            method: "POST",
-            url: self.url.clone(),
-            path: "_bulk".into(),
-            message: format!("{e}: {}", snippet(&bytes)),
-        })
+        let mut response =
+            serde_json::from_slice::<BulkResponse>(&bytes).map_err(|e| RequestError::Response {
+                method: "POST",
+                url: url.to_string(),
+                path: "_bulk".into(),
+                message: self.scrub(format!("{e}: {}", snippet(&bytes))),
+            })?;
+        if response.errors && !self.secrets.is_empty() {
+            for item in &mut response.items {
+                if let Some(e) = item.error.take() {
+                    item.error = Some(self.scrub_error(e));
+                }
+            }
+        }
+        Ok(response)
     }
+}
+
+/// A node of several failed; the others get its requests for a while. (This and `node_back`
+/// belong in `telemetry` with the other log lines; they are here until they move there.)
+fn node_failed(url: &str, skip: Duration, error: &RequestError) {
+    tracing::warn!(
+        target: "logpipe::output",
+        url,
+        skip_ms = skip.as_millis() as u64,
+        %error,
+        "node failed; sending to the other nodes for a while"
+    );
+}
+
+/// A node that had failed answers again and gets its share of the requests.
+fn node_back(url: &str, failures: u32) {
+    tracing::info!(target: "logpipe::output", url, failures, "node answering again");
 }
 
 fn snippet(bytes: &[u8]) -> String {
@@ -644,6 +1025,14 @@ impl InFlight {
         }
     }
 
+    /// Counts how item `i` ended on its batch's acknowledgement (for per-run summaries).
+    fn count(&self, i: usize, outcome: ack::ItemOutcome) {
+        let part = self.items.get(i).and_then(|it| self.parts.get(it.part));
+        if let Some(ack) = part.and_then(|p| p.ack.as_ref()) {
+            ack.count(outcome, 1);
+        }
+    }
+
     /// Item `i` is accepted or dead-lettered; acknowledges its part when that was the last one.
     fn settle(&mut self, i: usize) {
         let Some(item) = self.items.get(i) else {
@@ -743,10 +1132,12 @@ pub async fn deliver(ctx: Arc<DeliveryContext>, request: BulkRequest) {
             match classify_item(result.status) {
                 ItemOutcome::Created => {
                     created += 1;
+                    req.count(i, ack::ItemOutcome::Created);
                     req.settle(i);
                 }
                 ItemOutcome::AlreadyPresent => {
                     present += 1;
+                    req.count(i, ack::ItemOutcome::AlreadyPresent);
                     req.settle(i);
                 }
                 ItemOutcome::Retry => {
@@ -796,6 +1187,7 @@ async fn dead_letter(
     let failure: Box<dyn fmt::Display + Send> = match written {
         Ok(Ok(_)) => {
             for (i, _, _) in letters {
+                req.count(*i, ack::ItemOutcome::DeadLettered);
                 req.settle(*i);
             }
             telemetry::dead_lettered(letters.len(), &reason);
@@ -1163,5 +1555,128 @@ mod tests {
         assert_eq!(seen[1], texts[..2].concat());
         assert_eq!(seen[2], texts[2..].concat());
         assert!(!dir.path().join("dlq").exists());
+    }
+
+    /// A port nothing listens on.
+    fn dead_url() -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_failed_node_is_passed_over_until_its_time_comes() {
+        let ok1 = r#"{"errors":false,"items":[{"create":{"status":201}}]}"#;
+        let (live, seen) = fake_cluster(vec![(200, ok1), (200, ok1), (200, ok1)]).await;
+        let mut c = ElasticsearchConfig::new("");
+        c.urls = vec![dead_url(), live.clone()];
+        c.compression = Compression::None;
+        let client = Client::new(&c).unwrap();
+        assert_eq!(client.nodes.len(), 2);
+        assert!(client.url().contains(", "));
+        let body = Bytes::from(items(1).concat());
+        // Whichever node the round-robin starts at, the request ends at the live one.
+        for _ in 0..2 {
+            let r = client.bulk(body.clone()).await.unwrap();
+            assert_eq!(r.items[0].status, 201);
+        }
+        assert_eq!(seen.lock().unwrap().len(), 2);
+        {
+            let h = client.nodes[0].health();
+            assert!(h.failures >= 1);
+            assert!(h.skip_until.is_some());
+        }
+        assert_eq!(client.nodes[1].health().failures, 0);
+        // While passed over, the dead node is not even tried.
+        client.nodes[0].health().skip_until = Some(Instant::now() + Duration::from_secs(3600));
+        let failures = client.nodes[0].health().failures;
+        client.bulk(body.clone()).await.unwrap();
+        assert_eq!(client.nodes[0].health().failures, failures);
+        // Its time come, it is tried again (and, still dead, passed over for longer).
+        client.nodes[0].health().skip_until = Some(Instant::now());
+        let tried_at = client.nodes[0].health().failures;
+        assert_eq!(client.pick(&[false, true]), Some(0));
+        assert_eq!(
+            client.nodes[0].failed().1,
+            (NODE_SKIP_BASE * (1 << tried_at)).min(NODE_SKIP_MAX)
+        );
+        for _ in 0..20 {
+            client.nodes[0].failed();
+        }
+        assert_eq!(client.nodes[0].failed().1, NODE_SKIP_MAX);
+        assert!(client.nodes[0].succeeded() > 20);
+        assert_eq!(client.nodes[0].health().failures, 0);
+        // Every node passed over: the request still goes out, to one of them.
+        client.nodes[1].failed();
+        assert!(client.pick(&[false, false]).is_some());
+        assert_eq!(client.pick(&[true, false]), None);
+    }
+
+    #[tokio::test]
+    async fn credentials_echoed_by_the_server_are_scrubbed() {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode("bob:hunter2-secret");
+        let reply: &'static str = Box::leak(
+            format!(
+                r#"{{"error":{{"type":"security_exception","reason":"bad [Basic {token}] for bob:hunter2-secret"}},"status":401}}"#
+            )
+            .into_boxed_str(),
+        );
+        let (url, _) = fake_cluster(vec![(401, reply)]).await;
+        let mut c = ElasticsearchConfig::new(url);
+        c.username = Some("bob".into());
+        c.password = Some("hunter2-secret".into());
+        let client = Client::new(&c).unwrap();
+        let e = client
+            .json_request(Method::Get, "_index_template/x", None)
+            .await
+            .unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.status(), Some(401));
+        assert!(
+            !text.contains("hunter2") && !text.contains(&token),
+            "{text}"
+        );
+        assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    #[test]
+    fn client_identity_is_checked_and_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = rcgen::generate_simple_self_signed(vec!["client".to_string()]).unwrap();
+        let other = rcgen::generate_simple_self_signed(vec!["other".to_string()]).unwrap();
+        let cert = dir.path().join("c.pem");
+        let key = dir.path().join("k.pem");
+        let other_key = dir.path().join("o.pem");
+        std::fs::write(&cert, pair.cert.pem()).unwrap();
+        // An `EC PARAMETERS` block, as `openssl ecparam -genkey` writes, is dropped.
+        std::fs::write(
+            &key,
+            format!(
+                "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n{}",
+                pair.signing_key.serialize_pem()
+            ),
+        )
+        .unwrap();
+        std::fs::write(&other_key, other.signing_key.serialize_pem()).unwrap();
+        let pem = String::from_utf8(load_client_identity(&cert, &key).unwrap()).unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"), "{pem}");
+        assert!(pem.contains("-----BEGIN PRIVATE KEY-----\n"), "{pem}");
+        assert!(!pem.contains("EC PARAMETERS"));
+        let e = load_client_identity(&cert, &other_key).unwrap_err();
+        assert!(matches!(e, ClientCertError::KeyMismatch { .. }), "{e}");
+        let e = load_client_identity(&key, &key).unwrap_err();
+        assert!(e.to_string().contains("no certificate found"), "{e}");
+        let e = load_client_identity(&cert, &cert).unwrap_err();
+        assert!(e.to_string().contains("no private key found"), "{e}");
+        let missing = dir.path().join("missing.pem");
+        let e = load_client_identity(&cert, &missing).unwrap_err();
+        assert!(e.to_string().contains("missing.pem"), "{e}");
+
+        let mut c = ElasticsearchConfig::new("https://127.0.0.1:9200");
+        c.client_cert = Some(cert);
+        c.client_key = Some(key);
+        c.username = Some("u".into());
+        c.password = Some("p".into());
+        assert!(Client::new(&c).is_ok());
     }
 }

@@ -31,7 +31,17 @@ pub enum Compression {
 pub struct ElasticsearchConfig {
     /// Base URL of the cluster, e.g. `http://localhost:9200` (usually `"${ES_URL}"`). A user and
     /// password written into the URL are used for basic authentication and never logged.
+    /// Either `url` or `urls` is required.
+    #[serde(default)]
     pub url: String,
+    /// Base URLs of several nodes of one cluster, instead of `url`, e.g.
+    /// `["https://es1:9200", "https://es2:9200"]`. Requests go round-robin to the nodes that
+    /// answer; a request that fails on a node (no connection, timeout, `5xx`) goes at once to
+    /// the next one, and the failed node is passed over for 1 s, doubling with each further
+    /// failure up to 60 s, then tried again. When every node is failing they are tried in turn
+    /// at the pace of the retry delays. A user and password in a URL apply to that node only.
+    #[serde(default)]
+    pub urls: Vec<String>,
     /// Index name template, evaluated per event: `{field.name}` is the value of a string field
     /// (lowercased, characters Elasticsearch refuses replaced by `_`, `unknown` when missing);
     /// `%Y`, `%m`, `%d`, `%H` are the UTC year, month, day and hour of `@timestamp`; `%%` is `%`.
@@ -90,14 +100,68 @@ pub struct ElasticsearchConfig {
     /// Password for basic authentication; never logged.
     #[serde(default)]
     pub password: Option<String>,
+    /// File holding the password (instead of `password`), read at start; one trailing newline
+    /// is ignored.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
     /// API key, either base64-encoded as Elasticsearch returns it (`encoded`) or as `id:key`;
     /// sent as `Authorization: ApiKey ...`; never logged. Excludes `username`/`password`.
     #[serde(default)]
     pub api_key: Option<String>,
+    /// File holding the API key (instead of `api_key`), read at start; surrounding whitespace
+    /// is ignored.
+    #[serde(default)]
+    pub api_key_file: Option<PathBuf>,
     /// PEM file with the certificate authority (or authorities) to trust for `https` URLs, in
-    /// addition to the system's.
+    /// addition to the built-in Mozilla root certificates.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// PEM file with the client certificate (and any intermediates) presented to `https` nodes
+    /// that ask for one (TLS client authentication). Requires `client_key`.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    /// PEM file with the private key of `client_cert` (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
+    /// Days to keep the date-named indices of `index` (and of the patterns tag rules route
+    /// to): an index whose last day is more than this many days before today (UTC) is
+    /// deleted, so with 30 an index of 31 days ago goes and one of 30 days ago stays. Where the
+    /// cluster has index lifecycle management (`GET _ilm/status` answers), an ILM policy
+    /// `<template_name>-retention` with a delete phase is installed and attached through the
+    /// index template (ILM counts the age from the index's creation); elsewhere logpipe
+    /// deletes the indices itself, at start, hourly, and on `logpipe retention`. Only indices
+    /// whose name parses under their index name template are ever deleted. Requires a date
+    /// (`%Y`, with `%m` when there is `%d`) in `index`. Default: unset, indices are kept
+    /// forever.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// Days to keep the indices of single datasets, overriding `retention_days`, e.g.
+    /// `retention_days_by_dataset = { "nginx.access" = 90 }`. Keys are `event.dataset` values
+    /// as they appear in index names (lowercase). Requires `{event.dataset}` in `index`. With
+    /// ILM, each dataset gets a policy `<template_name>-retention-<dataset>` and an index
+    /// template `<template_name>-<dataset>` (priority one above the main one) attaching it.
+    /// Default: none.
+    #[serde(default)]
+    pub retention_days_by_dataset: std::collections::BTreeMap<String, u32>,
+    /// Size in bytes at which a dead-letter queue file (`DATA_DIR/dlq/dlq-YYYYMMDD.ndjson`) is
+    /// closed and the next one (`dlq-YYYYMMDD-1.ndjson`, ...) started. Default: 67108864
+    /// (64 MiB).
+    #[serde(default = "default_dlq_max_file_bytes")]
+    pub dlq_max_file_bytes: u64,
+    /// Largest total size in bytes of the dead-letter queue files. When a write would pass it,
+    /// nothing is deleted: the refused documents stay pending (their batches unacknowledged,
+    /// so inputs slow down) and the write is retried, with a logged error naming the
+    /// directory, until `logpipe dlq replay` or the operator makes room. Default: 1073741824
+    /// (1 GiB).
+    #[serde(default = "default_dlq_max_total_bytes")]
+    pub dlq_max_total_bytes: u64,
+}
+
+fn default_dlq_max_file_bytes() -> u64 {
+    super::dlq::DEFAULT_MAX_FILE_BYTES
+}
+fn default_dlq_max_total_bytes() -> u64 {
+    super::dlq::DEFAULT_MAX_TOTAL_BYTES
 }
 
 fn default_index() -> String {
@@ -172,6 +236,7 @@ impl ElasticsearchConfig {
     pub fn new(url: impl Into<String>) -> ElasticsearchConfig {
         ElasticsearchConfig {
             url: url.into(),
+            urls: Vec::new(),
             index: default_index(),
             template_name: default_template_name(),
             index_patterns: None,
@@ -188,15 +253,28 @@ impl ElasticsearchConfig {
             omit_message: false,
             username: None,
             password: None,
+            password_file: None,
             api_key: None,
+            api_key_file: None,
             ca_file: None,
+            client_cert: None,
+            client_key: None,
+            retention_days: None,
+            retention_days_by_dataset: Default::default(),
+            dlq_max_file_bytes: default_dlq_max_file_bytes(),
+            dlq_max_total_bytes: default_dlq_max_total_bytes(),
         }
     }
 
     /// Checks what can be checked without the cluster.
     pub fn validate(&self) -> Result<(), String> {
         IndexTemplate::compile(&self.index).map_err(|e| format!("`index`: {e}"))?;
-        self.endpoint()?;
+        self.endpoints()?;
+        match (&self.client_cert, &self.client_key) {
+            (Some(_), None) => return Err("`client_cert` is set but `client_key` is not".into()),
+            (None, Some(_)) => return Err("`client_key` is set but `client_cert` is not".into()),
+            _ => {}
+        }
         validate_template_name(&self.template_name)?;
         if self.index_patterns.as_ref().is_some_and(|p| p.is_empty()) {
             return Err("`index_patterns`: expected at least one pattern".into());
@@ -222,32 +300,70 @@ impl ElasticsearchConfig {
                 self.retry_max_ms, self.retry_initial_ms
             ));
         }
+        self.validate_retention()?;
         if self.refresh_interval.trim().is_empty() {
             return Err("`refresh_interval`: expected a time value such as `5s` or `-1`".into());
         }
         Ok(())
     }
 
-    /// The URL to talk to and the credentials to send, from `url`, `username`/`password` and
-    /// `api_key`. Error messages never contain the credentials.
+    /// The first node (the only one unless `urls` lists several) and its credentials.
     pub fn endpoint(&self) -> Result<Endpoint, String> {
-        let mut url = Url::parse(self.url.trim()).map_err(|e| {
-            format!(
-                "`url`: `{}` is not a URL: {e}",
-                redact_userinfo(self.url.trim())
-            )
-        })?;
+        self.endpoints()?
+            .into_iter()
+            .next()
+            .ok_or_else(|| "no cluster address: set `url`".to_string())
+    }
+
+    /// The nodes to talk to and the credentials to send to each, from `url`/`urls`,
+    /// `username`/`password` (or `password_file`) and `api_key` (or `api_key_file`); reads the
+    /// credential files. Error messages never contain the credentials.
+    pub fn endpoints(&self) -> Result<Vec<Endpoint>, String> {
+        let urls: Vec<(String, &str)> = match (self.url.trim().is_empty(), self.urls.is_empty()) {
+            (false, true) => vec![("`url`".to_string(), self.url.trim())],
+            (true, false) => self
+                .urls
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (format!("`urls[{i}]`"), u.trim()))
+                .collect(),
+            (true, true) => {
+                return Err("no cluster address: set `url` (or `urls` for several nodes)".into())
+            }
+            (false, false) => {
+                return Err(
+                    "`url` and `urls` are mutually exclusive: list every node in `urls`".into(),
+                )
+            }
+        };
+        let password = read_secret("password", &self.password, &self.password_file, false)?;
+        let api_key = read_secret("api_key", &self.api_key, &self.api_key_file, true)?;
+        urls.iter()
+            .map(|(key, url)| self.node(key, url, password.as_deref(), api_key.as_deref()))
+            .collect()
+    }
+
+    /// One node: its URL without user information, and the credentials it gets.
+    fn node(
+        &self,
+        key: &str,
+        raw: &str,
+        password: Option<&str>,
+        api_key: Option<&str>,
+    ) -> Result<Endpoint, String> {
+        let mut url = Url::parse(raw)
+            .map_err(|e| format!("{key}: `{}` is not a URL: {e}", redact_userinfo(raw)))?;
         if url.scheme() != "http" && url.scheme() != "https" {
             return Err(format!(
-                "`url`: expected an `http://` or `https://` URL, found scheme `{}`",
+                "{key}: expected an `http://` or `https://` URL, found scheme `{}`",
                 url.scheme()
             ));
         }
         if url.host_str().is_none_or(str::is_empty) {
-            return Err("`url`: the URL has no host".into());
+            return Err(format!("{key}: the URL has no host"));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err("`url`: expected no query or fragment in the URL".into());
+            return Err(format!("{key}: expected no query or fragment in the URL"));
         }
         let url_user = percent_decode(url.username());
         let url_password = url.password().map(percent_decode);
@@ -258,26 +374,44 @@ impl ElasticsearchConfig {
             let path = format!("{}/", url.path());
             url.set_path(&path);
         }
-        let auth = match (&self.username, &self.password, &self.api_key) {
-            (_, _, Some(_)) if self.username.is_some() || self.password.is_some() => {
+        if url_user.is_empty() && url_password.is_some() {
+            return Err(format!("{key}: the URL has a password but no user"));
+        }
+        let auth = match (&self.username, password, api_key) {
+            (_, _, Some(_)) if self.username.is_some() || password.is_some() => {
                 return Err("`api_key` and `username`/`password` are mutually exclusive".into())
             }
-            (_, _, Some(key)) => {
-                if key.trim().is_empty() {
+            (_, _, Some(key_value)) => {
+                if key_value.trim().is_empty() {
                     return Err("`api_key` is empty".into());
                 }
                 if !url_user.is_empty() {
-                    return Err("`api_key` and a user in `url` are mutually exclusive".into());
+                    return Err(format!(
+                        "`api_key` and a user in {key} are mutually exclusive"
+                    ));
                 }
-                Some(Auth::ApiKey(key.trim().to_string()))
+                let key_value = key_value.trim();
+                // The encoded form goes into a header as it is (`id:key` is base64-encoded
+                // first): a space, control or non-ASCII character cannot be sent there.
+                if !key_value.contains(':') && key_value.bytes().any(|b| !(0x21..0x7f).contains(&b))
+                {
+                    return Err(
+                        "`api_key` contains spaces, control or non-ASCII characters; \
+                         expected the base64 `encoded` value or `id:key`"
+                            .into(),
+                    );
+                }
+                Some(Auth::ApiKey(key_value.to_string()))
             }
             (Some(user), password, None) => {
                 if !url_user.is_empty() {
-                    return Err("`username` and a user in `url` are mutually exclusive".into());
+                    return Err(format!(
+                        "`username` and a user in {key} are mutually exclusive"
+                    ));
                 }
                 Some(Auth::Basic {
                     username: user.clone(),
-                    password: password.clone().unwrap_or_default(),
+                    password: password.unwrap_or_default().to_string(),
                 })
             }
             (None, Some(_), None) => return Err("`password` is set but `username` is not".into()),
@@ -290,11 +424,21 @@ impl ElasticsearchConfig {
         Ok(Endpoint { url, auth })
     }
 
-    /// The URL for messages: without user information.
+    /// The URLs for messages: without user information, comma-separated.
     pub fn display_url(&self) -> String {
-        match self.endpoint() {
-            Ok(e) => e.url.to_string(),
-            Err(_) => redact_userinfo(self.url.trim()),
+        match self.endpoints() {
+            Ok(e) => e
+                .iter()
+                .map(|e| e.url.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            Err(_) if self.urls.is_empty() => redact_userinfo(self.url.trim()),
+            Err(_) => self
+                .urls
+                .iter()
+                .map(|u| redact_userinfo(u.trim()))
+                .collect::<Vec<_>>()
+                .join(", "),
         }
     }
 
@@ -323,6 +467,14 @@ impl fmt::Debug for ElasticsearchConfig {
         let redacted = |o: &Option<String>| o.as_ref().map(|_| "<redacted>");
         f.debug_struct("ElasticsearchConfig")
             .field("url", &redact_userinfo(&self.url))
+            .field(
+                "urls",
+                &self
+                    .urls
+                    .iter()
+                    .map(|u| redact_userinfo(u))
+                    .collect::<Vec<_>>(),
+            )
             .field("index", &self.index)
             .field("template_name", &self.template_name)
             .field("index_patterns", &self.index_patterns)
@@ -339,9 +491,47 @@ impl fmt::Debug for ElasticsearchConfig {
             .field("omit_message", &self.omit_message)
             .field("username", &redacted(&self.username))
             .field("password", &redacted(&self.password))
+            .field("password_file", &self.password_file)
             .field("api_key", &redacted(&self.api_key))
+            .field("api_key_file", &self.api_key_file)
             .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .field("retention_days", &self.retention_days)
+            .field("retention_days_by_dataset", &self.retention_days_by_dataset)
+            .field("dlq_max_file_bytes", &self.dlq_max_file_bytes)
+            .field("dlq_max_total_bytes", &self.dlq_max_total_bytes)
             .finish()
+    }
+}
+
+/// A secret given inline (`key`) or in a file (`key_file`); `trim_all` drops surrounding
+/// whitespace, otherwise only one trailing newline goes (a password may end in a space). The
+/// contents never appear in an error.
+fn read_secret(
+    key: &str,
+    inline: &Option<String>,
+    file: &Option<PathBuf>,
+    trim_all: bool,
+) -> Result<Option<String>, String> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(format!("`{key}` and `{key}_file` are mutually exclusive")),
+        (Some(v), None) => Ok(Some(v.clone())),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("`{key}_file`: cannot read {}: {e}", path.display()))?;
+            let value = if trim_all {
+                text.trim()
+            } else {
+                let t = text.strip_suffix('\n').unwrap_or(&text);
+                t.strip_suffix('\r').unwrap_or(t)
+            };
+            if value.is_empty() {
+                return Err(format!("`{key}_file`: {} is empty", path.display()));
+            }
+            Ok(Some(value.to_string()))
+        }
+        (None, None) => Ok(None),
     }
 }
 
@@ -391,6 +581,54 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+impl ElasticsearchConfig {
+    /// Whether any index is ever deleted for its age.
+    pub fn retention_configured(&self) -> bool {
+        self.retention_days.is_some() || !self.retention_days_by_dataset.is_empty()
+    }
+
+    /// `retention_days`, `retention_days_by_dataset` and the dead-letter queue limits.
+    fn validate_retention(&self) -> Result<(), String> {
+        if self.retention_days == Some(0) {
+            return Err("`retention_days`: expected at least 1".into());
+        }
+        for (dataset, days) in &self.retention_days_by_dataset {
+            if dataset.trim().is_empty() {
+                return Err("`retention_days_by_dataset`: empty dataset name".into());
+            }
+            if *days == 0 {
+                return Err(format!(
+                    "`retention_days_by_dataset`: `{dataset}`: expected at least 1 day"
+                ));
+            }
+        }
+        if self.retention_configured() {
+            let pattern = super::retention::IndexPattern::compile(&self.index)
+                .map_err(|e| format!("`index`: {e}"))?;
+            if !pattern.is_dated() {
+                return Err(format!(
+                    "`retention_days`: `index` `{}` has no date to age indices by; expected `%Y` (with `%m` when it has `%d`)",
+                    self.index
+                ));
+            }
+            if !self.retention_days_by_dataset.is_empty() && !pattern.has_dataset() {
+                return Err(format!(
+                    "`retention_days_by_dataset`: `index` `{}` has no `{{{}}}` to tell datasets apart",
+                    self.index,
+                    super::retention::DATASET_FIELD
+                ));
+            }
+        }
+        if self.dlq_max_file_bytes == 0 {
+            return Err("`dlq_max_file_bytes`: expected at least 1".into());
+        }
+        if self.dlq_max_total_bytes == 0 {
+            return Err("`dlq_max_total_bytes`: expected at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -446,6 +684,33 @@ mod tests {
     }
 
     #[test]
+    fn retention_and_dlq_settings() {
+        let c: ElasticsearchConfig = toml::from_str(
+            "url = \"http://h:9200\"\nretention_days = 30\nretention_days_by_dataset = { \"nginx.access\" = 90 }\n",
+        )
+        .unwrap();
+        assert_eq!(c.retention_days, Some(30));
+        assert_eq!(c.retention_days_by_dataset["nginx.access"], 90);
+        assert_eq!(c.dlq_max_file_bytes, 64 * 1024 * 1024);
+        assert_eq!(c.dlq_max_total_bytes, 1024 * 1024 * 1024);
+        assert!(c.validate().is_ok());
+        let mut bad = c.clone();
+        bad.retention_days = Some(0);
+        assert!(bad.validate().unwrap_err().contains("`retention_days`"));
+        let mut bad = c.clone();
+        bad.index = "logs-{event.dataset}".into();
+        assert!(bad.validate().unwrap_err().contains("no date"));
+        let mut bad = c.clone();
+        bad.index = "logs-%Y.%m.%d".into();
+        assert!(bad.validate().unwrap_err().contains("event.dataset"));
+        bad.retention_days_by_dataset.clear();
+        assert!(bad.validate().is_ok());
+        let mut bad = c;
+        bad.dlq_max_total_bytes = 0;
+        assert!(bad.validate().unwrap_err().contains("dlq_max_total_bytes"));
+    }
+
+    #[test]
     fn credentials_never_shown() {
         let mut c = ElasticsearchConfig::new("http://elastic:s3cr%40t@h:9200/prefix");
         c.api_key = None;
@@ -478,5 +743,90 @@ mod tests {
             redact_userinfo("http://a:b@h/x@y"),
             "http://<redacted>@h/x@y"
         );
+    }
+
+    #[test]
+    fn several_nodes() {
+        let c: ElasticsearchConfig =
+            toml::from_str("urls = [\"http://a:9200\", \"https://u:p%40ss@b:9243/pre\"]\n")
+                .unwrap();
+        assert!(c.validate().is_ok());
+        let e = c.endpoints().unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].url.as_str(), "http://a:9200/");
+        assert_eq!(e[0].auth, None);
+        assert_eq!(
+            e[1].auth,
+            Some(Auth::Basic {
+                username: "u".into(),
+                password: "p@ss".into()
+            })
+        );
+        assert_eq!(c.display_url(), "http://a:9200/, https://b:9243/pre/");
+        assert!(!format!("{c:?}").contains("p%40ss"));
+
+        let mut both = c.clone();
+        both.url = "http://c:9200".into();
+        assert!(both.validate().unwrap_err().contains("mutually exclusive"));
+        let none = ElasticsearchConfig::new("");
+        assert!(none.validate().unwrap_err().contains("no cluster address"));
+        let mut bad = c.clone();
+        bad.urls[1] = "ftp://x".into();
+        assert!(bad.validate().unwrap_err().contains("`urls[1]`"));
+        let mut pw_only = ElasticsearchConfig::new("http://:secret@h:9200");
+        assert!(pw_only.validate().unwrap_err().contains("no user"));
+        pw_only.url = "http://h:9200".into();
+        assert!(pw_only.validate().is_ok());
+    }
+
+    #[test]
+    fn credentials_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret \n").unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, "  QUJDOkRFRg==\r\n").unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+
+        let mut c = ElasticsearchConfig::new("http://h:9200");
+        c.username = Some("elastic".into());
+        c.password_file = Some(pw.clone());
+        assert_eq!(
+            c.endpoint().unwrap().auth,
+            Some(Auth::Basic {
+                username: "elastic".into(),
+                // Only the newline goes: a password may end in a space.
+                password: "s3cret ".into()
+            })
+        );
+        c.password = Some("x".into());
+        assert!(c.validate().unwrap_err().contains("mutually exclusive"));
+        c.password = None;
+        c.password_file = Some(dir.path().join("missing"));
+        let e = c.validate().unwrap_err();
+        assert!(
+            e.contains("`password_file`") && e.contains("missing"),
+            "{e}"
+        );
+        c.password_file = Some(empty);
+        assert!(c.validate().unwrap_err().contains("empty"));
+
+        let mut c = ElasticsearchConfig::new("http://h:9200");
+        c.api_key_file = Some(key);
+        assert_eq!(
+            c.endpoint().unwrap().auth,
+            Some(Auth::ApiKey("QUJDOkRFRg==".into()))
+        );
+        c.api_key_file = None;
+        c.api_key = Some("QUJD\u{1}RFRg==".into());
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("control") && !e.contains("QUJD"), "{e}");
+        c.api_key = Some("id:k e y".into());
+        assert!(c.validate().is_ok());
+
+        let mut c = ElasticsearchConfig::new("https://h:9200");
+        c.client_cert = Some(pw);
+        assert!(c.validate().unwrap_err().contains("`client_key`"));
     }
 }

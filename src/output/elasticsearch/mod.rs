@@ -7,13 +7,17 @@
 //!   and time (a batch may be split across requests, each piece with its own ack part), and
 //!   keeps up to `max_in_flight` requests going. While they are all busy (the cluster is slow or
 //!   away) it takes no new batches, so the bounded channel pushes back on workers and inputs.
-//! - `bulk`: sending, per-item verdicts, retries; `dlq`: refused documents; `template`: the
-//!   index template installed before the first request.
+//! - `bulk`: sending, per-item verdicts, retries; `dlq`: refused documents (`replay` sends
+//!   them again); `template`: the index template installed before the first request;
+//!   `retention`: deleting indices past `retention_days` where the cluster has no ILM, in a
+//!   task of its own beside delivery.
 
 pub mod bulk;
 pub mod config;
 pub mod dlq;
 pub mod encode;
+pub mod replay;
+pub mod retention;
 pub mod template;
 
 use std::sync::Arc;
@@ -143,11 +147,11 @@ async fn install_templates(
     config: &ElasticsearchConfig,
     retry: RetryPolicy,
     mut shutdown: Shutdown,
-) -> Result<(), OutputError> {
+) -> Result<template::Installed, OutputError> {
     let mut attempt = 0u32;
     loop {
-        match template::install(client, config).await {
-            Ok(_) => return Ok(()),
+        match template::install_all(client, config).await {
+            Ok(installed) => return Ok(installed),
             Err(e) if e.retryable() && !shutdown.is_triggered() => {
                 let wait = retry.delay(attempt, &mut rand::rng());
                 telemetry::template_install_failed(
@@ -173,6 +177,45 @@ async fn install_templates(
     }
 }
 
+/// Aborts its task when dropped: the retention task ends with the run, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Starts the hourly deletion of indices past retention, when retention is configured and the
+/// cluster has no ILM to do it.
+fn start_retention(
+    config: &ElasticsearchConfig,
+    routes: &[(Arc<str>, IndexTemplate)],
+    installed: &template::Installed,
+    url: &str,
+    delivery: &Arc<DeliveryContext>,
+    ctx: &OutputContext,
+) -> Option<AbortOnDrop> {
+    if installed.ilm != Some(false) {
+        return None;
+    }
+    let sources: Vec<Arc<str>> = routes.iter().map(|(name, _)| Arc::clone(name)).collect();
+    let retention = match retention::Retention::new(config, &sources) {
+        Ok(r) => r,
+        Err(e) => {
+            // Validated at start; should a routed template still not compile, keep everything.
+            telemetry::retention_pass_failed(&e);
+            return None;
+        }
+    };
+    telemetry::retention_by_logpipe(url, &retention.policy().describe());
+    Some(AbortOnDrop(tokio::spawn(retention::run_periodically(
+        Arc::clone(delivery),
+        retention,
+        ctx.shutdown.clone(),
+    ))))
+}
+
 /// A batch whose items are being moved into requests.
 struct Carry {
     batch: EncodedBatch,
@@ -184,15 +227,26 @@ async fn run(
     batches: flume::Receiver<EncodedBatch>,
     ctx: OutputContext,
 ) -> Result<(), OutputError> {
-    let ElasticsearchOutput { config, client, .. } = output;
+    let ElasticsearchOutput {
+        config,
+        client,
+        routes,
+        ..
+    } = output;
     let retry = RetryPolicy::from_config(&config);
-    install_templates(&client, &config, retry, ctx.shutdown.clone()).await?;
+    let installed = install_templates(&client, &config, retry, ctx.shutdown.clone()).await?;
+    let url = client.url().to_string();
 
     let delivery = Arc::new(DeliveryContext {
         client,
-        dlq: DeadLetterQueue::in_data_dir(&ctx.data_dir),
+        dlq: DeadLetterQueue::in_data_dir(&ctx.data_dir)
+            .with_limits(config.dlq_max_file_bytes, config.dlq_max_total_bytes),
         retry,
     });
+    // The `dlq_bytes` gauge starts from what earlier runs left in the queue.
+    let gauge = Arc::clone(&delivery);
+    drop(tokio::task::spawn_blocking(move || gauge.dlq.size()));
+    let _retention = start_retention(&config, &routes, &installed, &url, &delivery, &ctx);
     let max_events = config.batch_max_events.max(1);
     let max_bytes = config.batch_max_bytes.max(1);
     let max_in_flight = config.max_in_flight.max(1);

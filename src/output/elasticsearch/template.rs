@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::bulk::{Client, RequestError};
 use super::config::ElasticsearchConfig;
+use super::retention::{IndexPattern, RetentionPolicy};
 use crate::telemetry;
 
 /// Version of what [`install`] puts in the cluster; raise it whenever the templates change.
@@ -242,13 +243,29 @@ fn insert_dotted(props: &mut Map<String, Value>, name: &str, mapping: Value) {
     }
 }
 
-fn meta() -> Value {
-    json!({"managed_by": MANAGED_BY, "version": TEMPLATE_VERSION})
+/// `body` with its `_meta`: the owner, [`TEMPLATE_VERSION`], and a hash of the rest of the
+/// body, by which a piece already in the cluster is recognized as unchanged and not rewritten
+/// (while a changed setting, such as `number_of_replicas`, is written at the same version).
+fn with_meta(mut body: Value) -> Value {
+    let hash = content_hash(&body);
+    if let Some(o) = body.as_object_mut() {
+        o.insert(
+            "_meta".into(),
+            json!({"managed_by": MANAGED_BY, "version": TEMPLATE_VERSION, "hash": hash}),
+        );
+    }
+    body
+}
+
+fn content_hash(body: &Value) -> String {
+    // Serializing a `Value` cannot fail; an empty hash would only mean "rewrite it".
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
 }
 
 /// Component template with the ECS mappings.
 pub fn mappings_component() -> Value {
-    json!({
+    with_meta(json!({
         "template": {
             "mappings": {
                 "date_detection": false,
@@ -261,45 +278,81 @@ pub fn mappings_component() -> Value {
                 "properties": nest(&ecs_fields())
             }
         },
-        "version": TEMPLATE_VERSION,
-        "_meta": meta()
-    })
+        "version": TEMPLATE_VERSION
+    }))
 }
 
-/// Component template with the index settings.
-pub fn settings_component(config: &ElasticsearchConfig) -> Value {
-    json!({
-        "template": {
-            "settings": {
-                "index": {
-                    "number_of_shards": 1,
-                    "number_of_replicas": config.number_of_replicas,
-                    "refresh_interval": config.refresh_interval
-                }
-            }
-        },
-        "version": TEMPLATE_VERSION,
-        "_meta": meta()
-    })
+/// Component template with the index settings; `lifecycle` is the ILM policy the indices
+/// get (only where the cluster has ILM: elsewhere the setting would be refused).
+pub fn settings_component(config: &ElasticsearchConfig, lifecycle: Option<&str>) -> Value {
+    let mut index = json!({
+        "number_of_shards": 1,
+        "number_of_replicas": config.number_of_replicas,
+        "refresh_interval": config.refresh_interval
+    });
+    if let (Some(policy), Some(o)) = (lifecycle, index.as_object_mut()) {
+        o.insert("lifecycle".into(), json!({"name": policy}));
+    }
+    with_meta(json!({
+        "template": {"settings": {"index": index}},
+        "version": TEMPLATE_VERSION
+    }))
 }
 
 /// The composable index template.
 pub fn index_template(config: &ElasticsearchConfig) -> Value {
-    json!({
+    with_meta(json!({
         "index_patterns": config.resolved_index_patterns(),
         "composed_of": [mappings_name(config), settings_name(config)],
         "priority": TEMPLATE_PRIORITY,
-        "version": TEMPLATE_VERSION,
-        "_meta": meta()
-    })
+        "version": TEMPLATE_VERSION
+    }))
+}
+
+/// Name of the ILM policy of the output (`dataset: None`) or of one dataset.
+pub fn policy_name(config: &ElasticsearchConfig, dataset: Option<&str>) -> String {
+    match dataset {
+        None => format!("{}-retention", config.template_name),
+        Some(d) => format!("{}-retention-{d}", config.template_name),
+    }
+}
+
+/// Name of the index template of one dataset with a retention of its own.
+pub fn dataset_template_name(config: &ElasticsearchConfig, dataset: &str) -> String {
+    format!("{}-{dataset}", config.template_name)
+}
+
+/// ILM policy deleting an index `days` after its creation.
+pub fn lifecycle_policy(days: u32) -> Value {
+    let policy = with_meta(json!({
+        "phases": {
+            "delete": {"min_age": format!("{days}d"), "actions": {"delete": {}}}
+        }
+    }));
+    json!({ "policy": policy })
+}
+
+/// The index template of one dataset: the same components, one priority higher than the main
+/// template, and the dataset's own ILM policy.
+pub fn dataset_index_template(config: &ElasticsearchConfig, pattern: &str, policy: &str) -> Value {
+    with_meta(json!({
+        "index_patterns": [pattern],
+        "composed_of": [mappings_name(config), settings_name(config)],
+        "priority": TEMPLATE_PRIORITY + 1,
+        "template": {"settings": {"index": {"lifecycle": {"name": policy}}}},
+        "version": TEMPLATE_VERSION
+    }))
 }
 
 /// What is in the cluster under a name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Existing {
     Absent,
-    /// Installed by logpipe, with this version.
-    Ours(u64),
+    /// Installed by logpipe, with this version and content hash.
+    Ours {
+        version: u64,
+        hash: Option<String>,
+    },
     /// Someone else's.
     Foreign,
 }
@@ -310,6 +363,8 @@ struct Meta {
     managed_by: Option<String>,
     #[serde(default)]
     version: Option<u64>,
+    #[serde(default)]
+    hash: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -340,30 +395,78 @@ struct ComponentTemplates {
     component_templates: Vec<ComponentTemplateEntry>,
 }
 
+#[derive(Deserialize)]
+struct PolicyEntry {
+    policy: Body,
+}
+
 fn existing_of(meta: Option<Meta>) -> Existing {
     match meta {
         Some(Meta {
             managed_by: Some(by),
             version,
-        }) if by == MANAGED_BY => Existing::Ours(version.unwrap_or(0)),
+            hash,
+        }) if by == MANAGED_BY => Existing::Ours {
+            version: version.unwrap_or(0),
+            hash,
+        },
         _ => Existing::Foreign,
     }
 }
 
-fn parse_existing(body: Option<&[u8]>, component: bool) -> Existing {
+/// The kinds of pieces `install` puts in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Component,
+    Index,
+    Policy,
+}
+
+impl Kind {
+    fn what(self) -> &'static str {
+        match self {
+            Kind::Component => "component template",
+            Kind::Index => "index template",
+            Kind::Policy => "ILM policy",
+        }
+    }
+
+    fn path(self, name: &str) -> String {
+        match self {
+            Kind::Component => format!("_component_template/{name}"),
+            Kind::Index => format!("_index_template/{name}"),
+            Kind::Policy => format!("_ilm/policy/{name}"),
+        }
+    }
+
+    /// The hash in the `_meta` of a body we would put.
+    fn hash_of(self, body: &Value) -> String {
+        let meta = match self {
+            Kind::Policy => &body["policy"]["_meta"],
+            _ => &body["_meta"],
+        };
+        meta["hash"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+fn parse_existing(body: Option<&[u8]>, kind: Kind, name: &str) -> Existing {
     let Some(body) = body else {
         return Existing::Absent;
     };
-    let meta = if component {
-        serde_json::from_slice::<ComponentTemplates>(body)
+    let meta = match kind {
+        Kind::Component => serde_json::from_slice::<ComponentTemplates>(body)
             .ok()
             .map(|t| t.component_templates.into_iter().next())
-            .map(|e| e.map(|e| e.component_template.meta))
-    } else {
-        serde_json::from_slice::<IndexTemplates>(body)
+            .map(|e| e.map(|e| e.component_template.meta)),
+        Kind::Index => serde_json::from_slice::<IndexTemplates>(body)
             .ok()
             .map(|t| t.index_templates.into_iter().next())
-            .map(|e| e.map(|e| e.index_template.meta))
+            .map(|e| e.map(|e| e.index_template.meta)),
+        Kind::Policy => {
+            serde_json::from_slice::<std::collections::HashMap<String, PolicyEntry>>(body)
+                .ok()
+                .map(|mut m| m.remove(name).map(|e| e.policy.meta))
+        }
     };
     match meta {
         None => Existing::Foreign,
@@ -372,44 +475,24 @@ fn parse_existing(body: Option<&[u8]>, component: bool) -> Existing {
     }
 }
 
-async fn get_existing(
-    client: &Client,
-    what: &'static str,
-    name: &str,
-) -> Result<Existing, InstallError> {
-    let component = what == "component template";
-    let path = if component {
-        format!("_component_template/{name}")
-    } else {
-        format!("_index_template/{name}")
-    };
+async fn get_existing(client: &Client, kind: Kind, name: &str) -> Result<Existing, InstallError> {
     let body = client
-        .json_request(Method::Get, &path, None)
+        .json_request(Method::Get, &kind.path(name), None)
         .await
         .map_err(|source| InstallError {
-            what,
+            what: kind.what(),
             name: name.to_string(),
             source,
         })?;
-    Ok(parse_existing(body.as_deref(), component))
+    Ok(parse_existing(body.as_deref(), kind, name))
 }
 
-async fn put(
-    client: &Client,
-    what: &'static str,
-    name: &str,
-    body: &Value,
-) -> Result<(), InstallError> {
-    let path = if what == "component template" {
-        format!("_component_template/{name}")
-    } else {
-        format!("_index_template/{name}")
-    };
+async fn put(client: &Client, kind: Kind, name: &str, body: &Value) -> Result<(), InstallError> {
     client
-        .json_request(Method::Put, &path, Some(body))
+        .json_request(Method::Put, &kind.path(name), Some(body))
         .await
         .map_err(|source| InstallError {
-            what,
+            what: kind.what(),
             name: name.to_string(),
             source,
         })?;
@@ -417,18 +500,33 @@ async fn put(
 }
 
 /// What to do with one piece, given what is there.
-fn decide(existing: &Existing) -> Option<&'static str> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    /// Write it; the word for the line (`installed`, `upgraded`, `updated`).
+    Put(&'static str),
+    /// Ours, same version, same content: nothing to write.
+    Unchanged,
+    /// Newer, or not logpipe's: leave it.
+    Keep,
+}
+
+fn decide(existing: &Existing, hash: &str) -> Action {
     match existing {
-        Existing::Absent => Some("installed"),
-        Existing::Ours(v) if *v < TEMPLATE_VERSION => Some("upgraded"),
-        Existing::Ours(v) if *v == TEMPLATE_VERSION => Some("up to date"),
-        Existing::Ours(_) | Existing::Foreign => None,
+        Existing::Absent => Action::Put("installed"),
+        Existing::Ours { version, .. } if *version < TEMPLATE_VERSION => Action::Put("upgraded"),
+        Existing::Ours { version, hash: h }
+            if *version == TEMPLATE_VERSION && h.as_deref() == Some(hash) && !hash.is_empty() =>
+        {
+            Action::Unchanged
+        }
+        Existing::Ours { version, .. } if *version == TEMPLATE_VERSION => Action::Put("updated"),
+        Existing::Ours { .. } | Existing::Foreign => Action::Keep,
     }
 }
 
 fn kept_line(what: &str, name: &str, existing: &Existing) -> String {
     match existing {
-        Existing::Ours(v) => format!(
+        Existing::Ours { version: v, .. } => format!(
             "{what} {name}: version {v} from a newer logpipe is kept (ours is {TEMPLATE_VERSION})"
         ),
         _ => format!(
@@ -437,59 +535,193 @@ fn kept_line(what: &str, name: &str, existing: &Existing) -> String {
     }
 }
 
-/// Installs (or checks) the component templates and the index template; one line per piece.
-/// When the index template in the cluster is newer than ours or is not logpipe's, nothing is
-/// changed.
-pub async fn install(
+/// Puts one piece unless it is there already (or newer, or someone else's); one line on what
+/// happened. `existing` is passed when the caller has read it already.
+async fn install_piece(
+    client: &Client,
+    kind: Kind,
+    name: &str,
+    body: &Value,
+    detail: &str,
+    existing: Option<Existing>,
+    lines: &mut Vec<String>,
+) -> Result<(), InstallError> {
+    let existing = match existing {
+        Some(e) => e,
+        None => get_existing(client, kind, name).await?,
+    };
+    let what = kind.what();
+    match decide(&existing, &kind.hash_of(body)) {
+        Action::Put(action) => {
+            put(client, kind, name, body).await?;
+            telemetry::template_installed(name, TEMPLATE_VERSION, action);
+            lines.push(format!(
+                "{what} {name}: {action} (version {TEMPLATE_VERSION}{detail})"
+            ));
+        }
+        Action::Unchanged => {
+            telemetry::template_installed(name, TEMPLATE_VERSION, "unchanged");
+            lines.push(format!(
+                "{what} {name}: up to date (version {TEMPLATE_VERSION}{detail}), unchanged"
+            ));
+        }
+        Action::Keep => {
+            let line = kept_line(what, name, &existing);
+            telemetry::template_left_unchanged(name, &line);
+            lines.push(line);
+        }
+    }
+    Ok(())
+}
+
+/// Whether the cluster has index lifecycle management: `GET _ilm/status` answers with an
+/// operation mode. Elasticsearch without it, OpenSearch and look-alikes answer `400`/`404`;
+/// only a cluster that cannot be reached is an error.
+pub async fn ilm_available(client: &Client) -> Result<bool, InstallError> {
+    match client.json_request(Method::Get, "_ilm/status", None).await {
+        Ok(Some(body)) => Ok(serde_json::from_slice::<Value>(&body)
+            .ok()
+            .is_some_and(|v| v.get("operation_mode").is_some())),
+        Ok(None) => Ok(false),
+        Err(e) if !e.retryable() => Ok(false),
+        Err(source) => Err(InstallError {
+            what: "ILM status",
+            name: "_ilm/status".into(),
+            source,
+        }),
+    }
+}
+
+/// What [`install_all`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Installed {
+    /// One line per piece, for `logpipe setup`.
+    pub lines: Vec<String>,
+    /// With retention configured: whether the cluster has ILM (and so deletes the indices
+    /// itself). `None` without retention.
+    pub ilm: Option<bool>,
+}
+
+/// Installs (or checks) the ILM policies (where there is ILM and retention is configured),
+/// the component templates and the index template; one line per piece. When the index
+/// template in the cluster is newer than ours or is not logpipe's, nothing is changed.
+pub async fn install_all(
     client: &Client,
     config: &ElasticsearchConfig,
-) -> Result<Vec<String>, InstallError> {
+) -> Result<Installed, InstallError> {
     let mut lines = Vec::new();
     let index_name = config.template_name.clone();
-    let existing_index = get_existing(client, "index template", &index_name).await?;
-    if decide(&existing_index).is_none() {
+    let index_body = index_template(config);
+    let existing_index = get_existing(client, Kind::Index, &index_name).await?;
+    let policy = RetentionPolicy::from_config(config);
+    let ilm = if policy.is_configured() {
+        Some(ilm_available(client).await?)
+    } else {
+        None
+    };
+    let by_logpipe = || {
+        format!(
+            "ILM not available: logpipe deletes indices past {} itself",
+            policy.describe()
+        )
+    };
+    if decide(&existing_index, &Kind::Index.hash_of(&index_body)) == Action::Keep {
         let line = kept_line("index template", &index_name, &existing_index);
         telemetry::template_left_unchanged(&index_name, &line);
         lines.push(line);
-        return Ok(lines);
+        if ilm == Some(false) {
+            lines.push(by_logpipe());
+        }
+        return Ok(Installed { lines, ilm });
+    }
+
+    let mut lifecycle = None;
+    if ilm == Some(true) {
+        if let Some(days) = policy.default_days {
+            let name = policy_name(config, None);
+            let detail = format!(", delete {days} days after creation");
+            let body = lifecycle_policy(days);
+            install_piece(
+                client,
+                Kind::Policy,
+                &name,
+                &body,
+                &detail,
+                None,
+                &mut lines,
+            )
+            .await?;
+            lifecycle = Some(name);
+        }
+        for (dataset, days) in &policy.by_dataset {
+            let name = policy_name(config, Some(dataset));
+            let detail = format!(", delete {days} days after creation");
+            let body = lifecycle_policy(*days);
+            install_piece(
+                client,
+                Kind::Policy,
+                &name,
+                &body,
+                &detail,
+                None,
+                &mut lines,
+            )
+            .await?;
+        }
     }
 
     let components = [
         (mappings_name(config), mappings_component()),
-        (settings_name(config), settings_component(config)),
+        (
+            settings_name(config),
+            settings_component(config, lifecycle.as_deref()),
+        ),
     ];
     for (name, body) in &components {
-        let existing = get_existing(client, "component template", name).await?;
-        match decide(&existing) {
-            Some(action) => {
-                put(client, "component template", name, body).await?;
-                telemetry::template_installed(name, TEMPLATE_VERSION, action);
-                lines.push(format!(
-                    "component template {name}: {action} (version {TEMPLATE_VERSION})"
-                ));
-            }
-            None => {
-                let line = kept_line("component template", name, &existing);
-                telemetry::template_left_unchanged(name, &line);
-                lines.push(line);
-            }
-        }
+        install_piece(client, Kind::Component, name, body, "", None, &mut lines).await?;
     }
-
-    let action = decide(&existing_index).unwrap_or("installed");
-    put(
+    let detail = format!(", patterns {}", config.resolved_index_patterns().join(","));
+    install_piece(
         client,
-        "index template",
+        Kind::Index,
         &index_name,
-        &index_template(config),
+        &index_body,
+        &detail,
+        Some(existing_index),
+        &mut lines,
     )
     .await?;
-    telemetry::template_installed(&index_name, TEMPLATE_VERSION, action);
-    lines.push(format!(
-        "index template {index_name}: {action} (version {TEMPLATE_VERSION}, patterns {})",
-        config.resolved_index_patterns().join(",")
-    ));
-    Ok(lines)
+
+    match ilm {
+        Some(true) => {
+            // Validation guarantees `{event.dataset}` in `index` when datasets are listed.
+            let pattern = IndexPattern::compile(&config.index).ok();
+            for dataset in policy.by_dataset.keys() {
+                let Some(wildcard) = pattern
+                    .as_ref()
+                    .and_then(|p| p.wildcard_for_dataset(dataset))
+                else {
+                    continue;
+                };
+                let name = dataset_template_name(config, dataset);
+                let body =
+                    dataset_index_template(config, &wildcard, &policy_name(config, Some(dataset)));
+                let detail = format!(", patterns {wildcard}");
+                install_piece(client, Kind::Index, &name, &body, &detail, None, &mut lines).await?;
+            }
+        }
+        Some(false) => lines.push(by_logpipe()),
+        None => {}
+    }
+    Ok(Installed { lines, ilm })
+}
+
+/// [`install_all`], for its lines.
+pub async fn install(
+    client: &Client,
+    config: &ElasticsearchConfig,
+) -> Result<Vec<String>, InstallError> {
+    Ok(install_all(client, config).await?.lines)
 }
 
 #[cfg(test)]
@@ -541,28 +773,124 @@ mod tests {
         assert_eq!(t["composed_of"][1], "logpipe-logs-settings");
         assert_eq!(t["priority"], 200);
         assert_eq!(t["_meta"]["managed_by"], "logpipe");
-        let s = settings_component(&c);
+        let s = settings_component(&c, None);
         assert_eq!(s["template"]["settings"]["index"]["number_of_shards"], 1);
         assert_eq!(s["template"]["settings"]["index"]["refresh_interval"], "5s");
+        assert!(s["template"]["settings"]["index"]
+            .get("lifecycle")
+            .is_none());
+        let s = settings_component(&c, Some("logpipe-logs-retention"));
+        assert_eq!(
+            s["template"]["settings"]["index"]["lifecycle"]["name"],
+            "logpipe-logs-retention"
+        );
     }
 
     #[test]
     fn reads_existing_versions() {
-        let ours = br#"{"index_templates":[{"name":"logs","index_template":{"_meta":{"managed_by":"logpipe","version":3}}}]}"#;
-        assert_eq!(parse_existing(Some(ours), false), Existing::Ours(3));
+        let ours = br#"{"index_templates":[{"name":"logs","index_template":{"_meta":{"managed_by":"logpipe","version":3,"hash":"ab"}}}]}"#;
+        assert_eq!(
+            parse_existing(Some(ours), Kind::Index, "logs"),
+            Existing::Ours {
+                version: 3,
+                hash: Some("ab".into())
+            }
+        );
         let foreign =
             br#"{"index_templates":[{"name":"logs","index_template":{"index_patterns":["x"]}}]}"#;
-        assert_eq!(parse_existing(Some(foreign), false), Existing::Foreign);
-        assert_eq!(parse_existing(None, false), Existing::Absent);
-        let comp = br#"{"component_templates":[{"name":"c","component_template":{"_meta":{"managed_by":"logpipe","version":1}}}]}"#;
-        assert_eq!(parse_existing(Some(comp), true), Existing::Ours(1));
         assert_eq!(
-            decide(&Existing::Ours(TEMPLATE_VERSION)),
-            Some("up to date")
+            parse_existing(Some(foreign), Kind::Index, "logs"),
+            Existing::Foreign
         );
-        assert_eq!(decide(&Existing::Ours(TEMPLATE_VERSION + 1)), None);
-        assert_eq!(decide(&Existing::Ours(0)), Some("upgraded"));
-        assert_eq!(decide(&Existing::Foreign), None);
-        assert_eq!(decide(&Existing::Absent), Some("installed"));
+        assert_eq!(parse_existing(None, Kind::Index, "logs"), Existing::Absent);
+        let comp = br#"{"component_templates":[{"name":"c","component_template":{"_meta":{"managed_by":"logpipe","version":1}}}]}"#;
+        assert_eq!(
+            parse_existing(Some(comp), Kind::Component, "c"),
+            Existing::Ours {
+                version: 1,
+                hash: None
+            }
+        );
+        let policy = br#"{"p":{"version":1,"modified_date":"x","policy":{"phases":{},"_meta":{"managed_by":"logpipe","version":2,"hash":"cd"}}}}"#;
+        assert_eq!(
+            parse_existing(Some(policy), Kind::Policy, "p"),
+            Existing::Ours {
+                version: 2,
+                hash: Some("cd".into())
+            }
+        );
+        let foreign_policy = br#"{"p":{"version":1,"policy":{"phases":{}}}}"#;
+        assert_eq!(
+            parse_existing(Some(foreign_policy), Kind::Policy, "p"),
+            Existing::Foreign
+        );
+
+        let ours = |version, hash: &str| Existing::Ours {
+            version,
+            hash: Some(hash.into()),
+        };
+        assert_eq!(decide(&ours(TEMPLATE_VERSION, "h"), "h"), Action::Unchanged);
+        assert_eq!(
+            decide(&ours(TEMPLATE_VERSION, "old"), "h"),
+            Action::Put("updated")
+        );
+        assert_eq!(
+            decide(
+                &Existing::Ours {
+                    version: TEMPLATE_VERSION,
+                    hash: None
+                },
+                "h"
+            ),
+            Action::Put("updated")
+        );
+        assert_eq!(decide(&ours(TEMPLATE_VERSION + 1, "h"), "h"), Action::Keep);
+        assert_eq!(decide(&ours(0, "h"), "h"), Action::Put("upgraded"));
+        assert_eq!(decide(&Existing::Foreign, "h"), Action::Keep);
+        assert_eq!(decide(&Existing::Absent, "h"), Action::Put("installed"));
+    }
+
+    #[test]
+    fn content_hash_follows_the_settings() {
+        let mut c = ElasticsearchConfig::new("http://h:9200");
+        let hash = |c: &ElasticsearchConfig| Kind::Index.hash_of(&index_template(c));
+        let before = hash(&c);
+        assert_eq!(before.len(), 16);
+        assert_eq!(before, hash(&c.clone()));
+        c.index_patterns = Some(vec!["other-*".into()]);
+        assert_ne!(before, hash(&c));
+        let s = |c: &ElasticsearchConfig, l| Kind::Component.hash_of(&settings_component(c, l));
+        assert_ne!(s(&c, None), s(&c, Some("p")));
+    }
+
+    #[test]
+    fn lifecycle_bodies() {
+        let p = lifecycle_policy(30);
+        assert_eq!(p["policy"]["phases"]["delete"]["min_age"], "30d");
+        assert!(p["policy"]["phases"]["delete"]["actions"]["delete"].is_object());
+        assert_eq!(p["policy"]["_meta"]["managed_by"], "logpipe");
+        assert_eq!(Kind::Policy.hash_of(&p).len(), 16);
+        assert_ne!(
+            Kind::Policy.hash_of(&p),
+            Kind::Policy.hash_of(&lifecycle_policy(31))
+        );
+        let c = ElasticsearchConfig::new("http://h:9200");
+        assert_eq!(policy_name(&c, None), "logpipe-logs-retention");
+        assert_eq!(
+            policy_name(&c, Some("nginx.access")),
+            "logpipe-logs-retention-nginx.access"
+        );
+        let t = dataset_index_template(&c, "logs-nginx.access-*.*.*", "pol");
+        assert_eq!(t["index_patterns"][0], "logs-nginx.access-*.*.*");
+        assert_eq!(t["priority"], TEMPLATE_PRIORITY + 1);
+        assert_eq!(
+            t["template"]["settings"]["index"]["lifecycle"]["name"],
+            "pol"
+        );
+        assert_eq!(t["composed_of"], index_template(&c)["composed_of"]);
+        assert_eq!(
+            dataset_template_name(&c, "nginx.access"),
+            "logpipe-logs-nginx.access"
+        );
     }
 }

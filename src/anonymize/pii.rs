@@ -1,0 +1,648 @@
+//! Personal data in text: payment card numbers, US social security numbers, e-mail addresses,
+//! US phone numbers, and (when IP anonymization is on) address literals.
+//!
+//! One pass over the text, word by word: a detector only starts at the first character of a
+//! word (`[A-Za-z0-9_]` run) or at `@`, `%40`, `(`, `+`, `::`, so a digit inside `abc123` or a
+//! hash never starts a number, and most words are skipped in one step.
+//!
+//! What counts, and what deliberately does not:
+//! - Cards: 13-19 digits, written as one run or grouped by spaces or dashes (first group of four,
+//!   one separator throughout), starting with 2-6 (every card network in use: Visa, Mastercard,
+//!   Amex, Discover, JCB, Diners, UnionPay, Maestro, Mir) and Luhn-valid. Epoch milliseconds and
+//!   nanoseconds start with 1 and are never cards. A Luhn-valid 13-19 digit id starting with 2-6
+//!   (an order number) cannot be told from a card and is masked: about one random id in ten of
+//!   that shape.
+//! - SSNs: `123-45-6789` with dashes only; area 000, 666 and 900-999, group 00 and serial 0000
+//!   are never issued and are left alone. Nine bare digits are ids, not SSNs.
+//! - Phones: NANP numbers `(555) 123-4567`, `555-123-4567`, `555.123.4567`, `1-555-123-4567`,
+//!   `+1 555 123 4567`, `+15551234567`; the area code starts with 2-9. Three-three-four digits
+//!   separated by spaces only, without `+1`, are not taken (`200 512 1234` is a status and two
+//!   counts far more often than a phone).
+//! - E-mail: `local@domain.tld` (also URL-encoded `local%40domain.tld`), the domain with a dot
+//!   and an alphabetic TLD.
+//! - Numbers glued to a `.` or `-` on the left (`v.1234567890123`, `ORD-555-123-4567`) belong to
+//!   a longer token and are not matched, except a single-run card (Luhn and length are evidence
+//!   enough). A `.` and a digit after a number make it a decimal, not a card.
+
+use std::net::IpAddr;
+
+use super::ip::{ipv4_at, ipv6_at, is_word, looks_like_version, IpAnonymizer};
+use super::redact::{Kind, Match, Matches};
+
+#[derive(Debug, Default)]
+pub(crate) struct PiiRules {
+    pub(crate) card: bool,
+    pub(crate) ssn: bool,
+    pub(crate) email: bool,
+    pub(crate) phone: bool,
+    /// Address literals are rewritten with this, when set.
+    pub(crate) ip: Option<IpAnonymizer>,
+    /// Skip dotted quads that read as versions (free text); off for address lists.
+    pub(crate) versions: bool,
+}
+
+impl PiiRules {
+    pub(crate) fn any(&self) -> bool {
+        self.card || self.ssn || self.email || self.phone || self.ip.is_some()
+    }
+
+    /// Pushes findings onto `out` that do not overlap its first `claimed` entries (sorted,
+    /// disjoint ranges already taken by secrets and known values).
+    pub(crate) fn find(&self, text: &str, out: &mut Matches, claimed: usize) {
+        let b = text.as_bytes();
+        let mut ci = 0;
+        // Nothing before this may be part of a new finding (an e-mail's local part is read
+        // backwards from its `@`).
+        let mut floor = 0;
+        let mut i = 0;
+        while i < b.len() {
+            while ci < claimed && out[ci].end <= i {
+                floor = floor.max(out[ci].end);
+                ci += 1;
+            }
+            if ci < claimed && out[ci].start <= i {
+                i = out[ci].end;
+                floor = i;
+                ci += 1;
+                continue;
+            }
+            let c = b[i];
+            let found = match CLASS[usize::from(c)] {
+                WORD => {
+                    let run_end = i + b[i..]
+                        .iter()
+                        .position(|&c| CLASS[usize::from(c)] != WORD)
+                        .unwrap_or(b.len() - i);
+                    match self.at_word(b, i, run_end) {
+                        Some(m) => Some(m),
+                        None => {
+                            i = run_end;
+                            continue;
+                        }
+                    }
+                }
+                TRIGGER => match c {
+                    b'@' if self.email => email_at(b, i, 1, floor),
+                    b'%' if self.email && b[i + 1..].starts_with(b"40") => email_at(b, i, 3, floor),
+                    b'(' if self.phone => phone_paren(b, i),
+                    b'+' if self.phone => phone_plus(b, i),
+                    b':' if b.get(i + 1) == Some(&b':') => self.ipv6(b, i),
+                    _ => None,
+                },
+                _ => {
+                    // Runs of spaces and punctuation that start nothing, skipped at once.
+                    i += b[i..]
+                        .iter()
+                        .position(|&c| CLASS[usize::from(c)] != OTHER)
+                        .unwrap_or(b.len() - i);
+                    continue;
+                }
+            };
+            match found {
+                Some(m) => {
+                    i = m.end.max(i + 1);
+                    floor = m.end;
+                    out.push(m);
+                }
+                None => i += 1,
+            }
+        }
+    }
+
+    fn ipv6(&self, b: &[u8], i: usize) -> Option<Match> {
+        let anon = self.ip.as_ref()?;
+        let (end, a) = ipv6_at(b, i)?;
+        let ip = IpAddr::V6(a);
+        let out = anon.anonymize(ip);
+        (out != ip).then_some(Match {
+            start: i,
+            end,
+            kind: Kind::Ip(out),
+        })
+    }
+
+    /// Detectors that start at the word `b[i..run_end]`.
+    fn at_word(&self, b: &[u8], i: usize, run_end: usize) -> Option<Match> {
+        let c = b[i];
+        if let Some(anon) = &self.ip {
+            if c.is_ascii_digit() && run_end - i <= 3 && b.get(run_end) == Some(&b'.') {
+                if let Some((end, a)) = ipv4_at(b, i) {
+                    if self.versions && looks_like_version(b, i, end) {
+                        return None;
+                    }
+                    let ip = IpAddr::V4(a);
+                    let out = anon.anonymize(ip);
+                    // An address that is already its own anonymized form (x.y.z.0) stays.
+                    return (out != ip).then_some(Match {
+                        start: i,
+                        end,
+                        kind: Kind::Ip(out),
+                    });
+                }
+            }
+            // An IPv6 literal's first word is a hex group followed by `:`.
+            if b.get(run_end) == Some(&b':')
+                && run_end - i <= 4
+                && b[i..run_end].iter().all(u8::is_ascii_hexdigit)
+            {
+                if let Some(m) = self.ipv6(b, i) {
+                    return Some(m);
+                }
+            }
+        }
+        if !b[i..run_end].iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        if self.card {
+            if let Some(end) = card_at(b, i, run_end) {
+                return Some(Match {
+                    start: i,
+                    end,
+                    kind: Kind::Card,
+                });
+            }
+        }
+        if self.ssn {
+            if let Some(end) = ssn_at(b, i, run_end) {
+                return Some(Match {
+                    start: i,
+                    end,
+                    kind: Kind::Ssn,
+                });
+            }
+        }
+        if self.phone {
+            return phone_at(b, i, run_end);
+        }
+        None
+    }
+}
+
+/// Byte classes of the scan: word characters (a detector may start at the first), triggers
+/// (`@ % ( + :`), and everything else.
+const OTHER: u8 = 0;
+const WORD: u8 = 1;
+const TRIGGER: u8 = 2;
+static CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            t[c] = WORD;
+        }
+        c += 1;
+    }
+    t[b'@' as usize] = TRIGGER;
+    t[b'%' as usize] = TRIGGER;
+    t[b'(' as usize] = TRIGGER;
+    t[b'+' as usize] = TRIGGER;
+    t[b':' as usize] = TRIGGER;
+    t
+};
+
+fn digits_end(b: &[u8], s: usize) -> usize {
+    s + b
+        .get(s..)
+        .map_or(0, |t| t.iter().take_while(|c| c.is_ascii_digit()).count())
+}
+
+/// A number may end at `e`: not glued to a word, not continued by `-5` or `.5`.
+fn num_end_ok(b: &[u8], e: usize) -> bool {
+    match b.get(e) {
+        None => true,
+        Some(&c) if is_word(c) => false,
+        Some(b'-' | b'.') => !b.get(e + 1).is_some_and(u8::is_ascii_digit),
+        Some(_) => true,
+    }
+}
+
+/// A number may start at `i` (the caller knows `b[i - 1]` is not a word character).
+fn num_start_ok(b: &[u8], i: usize) -> bool {
+    i == 0 || !matches!(b[i - 1], b'-' | b'.')
+}
+
+fn decimal_follows(b: &[u8], e: usize) -> bool {
+    b.get(e) == Some(&b'.') && b.get(e + 1).is_some_and(u8::is_ascii_digit)
+}
+
+pub(crate) fn luhn(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (k, d) in digits.iter().rev().enumerate() {
+        let mut v = u32::from(d - b'0');
+        if k % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum.is_multiple_of(10)
+}
+
+/// A card number starting at the digit run `b[i..run_end]`: where it ends.
+fn card_at(b: &[u8], i: usize, run_end: usize) -> Option<usize> {
+    if !(b'2'..=b'6').contains(&b[i]) || (i > 0 && b[i - 1] == b'.') {
+        return None;
+    }
+    let n = run_end - i;
+    if (13..=19).contains(&n) {
+        return (luhn(&b[i..run_end]) && !decimal_follows(b, run_end)).then_some(run_end);
+    }
+    if n != 4 || (i > 0 && b[i - 1] == b'-') {
+        return None;
+    }
+    let sep = *b.get(run_end)?;
+    if sep != b' ' && sep != b'-' {
+        return None;
+    }
+    let mut digits = [0u8; 19];
+    digits[..4].copy_from_slice(&b[i..run_end]);
+    let mut count = 4;
+    // (end, digits so far) after each further group.
+    let mut ends = [(0usize, 0usize); 5];
+    let mut k = 0;
+    let mut pos = run_end;
+    while k < ends.len() && b.get(pos) == Some(&sep) {
+        let gs = pos + 1;
+        let ge = digits_end(b, gs);
+        let gl = ge - gs;
+        if !(3..=6).contains(&gl) || count + gl > 19 || b.get(ge).is_some_and(|&c| is_word(c)) {
+            break;
+        }
+        digits[count..count + gl].copy_from_slice(&b[gs..ge]);
+        count += gl;
+        ends[k] = (ge, count);
+        k += 1;
+        pos = ge;
+    }
+    // Longest first; a shorter prefix is tried so a card followed by another number
+    // (`4111 1111 1111 1111 200`) is still found.
+    ends[..k]
+        .iter()
+        .rev()
+        .find(|&&(end, cnt)| cnt >= 13 && luhn(&digits[..cnt]) && !decimal_follows(b, end))
+        .map(|&(end, _)| end)
+}
+
+/// `AAA-GG-SSSS` starting at the digit run `b[i..run_end]`.
+fn ssn_at(b: &[u8], i: usize, run_end: usize) -> Option<usize> {
+    if run_end - i != 3 || !num_start_ok(b, i) || b.get(run_end) != Some(&b'-') {
+        return None;
+    }
+    let g = run_end + 1;
+    let ge = digits_end(b, g);
+    if ge - g != 2 || b.get(ge) != Some(&b'-') {
+        return None;
+    }
+    let s = ge + 1;
+    let se = digits_end(b, s);
+    if se - s != 4 || !num_end_ok(b, se) {
+        return None;
+    }
+    let area = &b[i..run_end];
+    let never_issued = area == b"000"
+        || area == b"666"
+        || area[0] == b'9'
+        || &b[g..ge] == b"00"
+        || &b[s..se] == b"0000";
+    (!never_issued).then_some(se)
+}
+
+fn phone_match(start: usize, end: usize, area: &[u8], last: &[u8]) -> Option<Match> {
+    Some(Match {
+        start,
+        end,
+        kind: Kind::Phone {
+            area: area.try_into().ok()?,
+            last: last.try_into().ok()?,
+        },
+    })
+}
+
+/// The number after an optional `1`/`+1` prefix, starting at `p`: `(AAA) XXX-LLLL`, or
+/// `AAA s XXX s LLLL` with a separator from `seps` (the same twice when `same`), or, when
+/// `bare` is allowed, ten digits in a row.
+fn nanp_body(
+    b: &[u8],
+    start: usize,
+    p: usize,
+    seps: &[u8],
+    same: bool,
+    bare: bool,
+) -> Option<Match> {
+    if b.get(p) == Some(&b'(') {
+        let a = p + 1;
+        let ae = digits_end(b, a);
+        if ae - a != 3 || !(b'2'..=b'9').contains(&b[a]) || b.get(ae) != Some(&b')') {
+            return None;
+        }
+        let mut x = ae + 1;
+        if b.get(x) == Some(&b' ') {
+            x += 1;
+        }
+        let xe = digits_end(b, x);
+        let mut l = xe;
+        if xe - x != 3 {
+            return None;
+        }
+        if matches!(b.get(l), Some(b'-' | b'.' | b' ')) {
+            l += 1;
+        }
+        let le = digits_end(b, l);
+        if le - l != 4 || !num_end_ok(b, le) {
+            return None;
+        }
+        return phone_match(start, le, &b[a..ae], &b[l..le]);
+    }
+    let ae = digits_end(b, p);
+    if ae == p || !(b'2'..=b'9').contains(&b[p]) {
+        return None;
+    }
+    if bare && ae - p == 10 && num_end_ok(b, ae) {
+        return phone_match(start, ae, &b[p..p + 3], &b[p + 6..ae]);
+    }
+    if ae - p != 3 {
+        return None;
+    }
+    let s1 = *b.get(ae)?;
+    if !seps.contains(&s1) {
+        return None;
+    }
+    let x = ae + 1;
+    let xe = digits_end(b, x);
+    if xe - x != 3 {
+        return None;
+    }
+    let s2 = *b.get(xe)?;
+    if !seps.contains(&s2) || (same && s2 != s1) {
+        return None;
+    }
+    let l = xe + 1;
+    let le = digits_end(b, l);
+    if le - l != 4 || !num_end_ok(b, le) {
+        return None;
+    }
+    phone_match(start, le, &b[p..ae], &b[l..le])
+}
+
+/// A phone number starting at the digit run `b[i..run_end]`: `555-123-4567`, `555.123.4567`,
+/// `1-555-123-4567`.
+fn phone_at(b: &[u8], i: usize, run_end: usize) -> Option<Match> {
+    if !num_start_ok(b, i) {
+        return None;
+    }
+    match run_end - i {
+        3 => nanp_body(b, i, i, b"-.", true, false),
+        1 if b[i] == b'1' => {
+            let sep = *b.get(run_end)?;
+            if !matches!(sep, b'-' | b'.' | b' ') {
+                return None;
+            }
+            nanp_body(b, i, run_end + 1, &[sep], true, false)
+        }
+        _ => None,
+    }
+}
+
+/// `(555) 123-4567` at the `(`.
+fn phone_paren(b: &[u8], i: usize) -> Option<Match> {
+    if i > 0 && is_word(b[i - 1]) {
+        return None;
+    }
+    nanp_body(b, i, i, b"", true, false)
+}
+
+/// `+1 555 123 4567`, `+1-555-123-4567`, `+1 (555) 123-4567`, `+15551234567` at the `+`.
+fn phone_plus(b: &[u8], i: usize) -> Option<Match> {
+    if (i > 0 && is_word(b[i - 1])) || b.get(i + 1) != Some(&b'1') {
+        return None;
+    }
+    let mut p = i + 2;
+    if matches!(b.get(p), Some(b' ' | b'-' | b'.')) {
+        p += 1;
+    }
+    nanp_body(b, i, p, b" -.", false, true)
+}
+
+fn is_local(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+/// An e-mail address around the `@` at `at` (`at_len` 3 for `%40`); the local part is read
+/// backwards, not past `floor`.
+fn email_at(b: &[u8], at: usize, at_len: usize, floor: usize) -> Option<Match> {
+    let mut s = at;
+    while s > floor && is_local(b[s - 1]) && at - s < 64 {
+        s -= 1;
+    }
+    // The local part starts with a letter or digit (also what the mask keeps).
+    while s < at && !b[s].is_ascii_alphanumeric() {
+        s += 1;
+    }
+    if s == at {
+        return None;
+    }
+    let d = at + at_len;
+    let mut e = d;
+    while e < b.len() && (b[e].is_ascii_alphanumeric() || matches!(b[e], b'.' | b'-')) {
+        e += 1;
+    }
+    // A sentence may end right after the address.
+    while e > d && matches!(b[e - 1], b'.' | b'-') {
+        e -= 1;
+    }
+    let domain = &b[d..e];
+    let last_dot = domain.iter().rposition(|&c| c == b'.')?;
+    let tld = &domain[last_dot + 1..];
+    let labels_ok = domain.first() != Some(&b'.') && !domain.windows(2).any(|w| w == b"..");
+    if tld.len() < 2 || !tld.iter().all(u8::is_ascii_alphabetic) || !labels_ok {
+        return None;
+    }
+    if b.get(e).is_some_and(|&c| is_word(c)) {
+        return None;
+    }
+    Some(Match {
+        start: s,
+        end: e,
+        kind: Kind::Email { at },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anonymize::redact::render;
+
+    fn rules() -> PiiRules {
+        PiiRules {
+            card: true,
+            ssn: true,
+            email: true,
+            phone: true,
+            ip: None,
+            versions: true,
+        }
+    }
+
+    fn mask(r: &PiiRules, text: &str) -> String {
+        let mut m = Matches::new();
+        r.find(text, &mut m, 0);
+        render(text, &m, &[])
+    }
+
+    #[test]
+    fn luhn_check() {
+        assert!(luhn(b"4111111111111111"));
+        assert!(luhn(b"378282246310005"));
+        assert!(!luhn(b"4111111111111112"));
+    }
+
+    #[test]
+    fn cards() {
+        let r = rules();
+        let cases = [
+            ("card 4111111111111111 ok", "card 4111-****-****-1111 ok"),
+            ("4111 1111 1111 1111", "4111-****-****-1111"),
+            ("pan=4111-1111-1111-1111&x", "pan=4111-****-****-1111&x"),
+            ("amex 3782 822463 10005.", "amex 3782-****-***-0005."),
+            ("5555555555554444,12/29", "5555-****-****-4444,12/29"),
+            ("4111 1111 1111 1111 200 OK", "4111-****-****-1111 200 OK"),
+            (
+                "/pay/4012888888881881/confirm",
+                "/pay/4012-****-****-1881/confirm",
+            ),
+            ("6011000990139424116", "6011-****-****-***-4116"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(mask(&r, text), want, "{text}");
+        }
+        for clean in [
+            "4111111111111112",
+            "ts=1700000000000 ns=1700000000000000000",
+            "id a4111111111111111",
+            "0.4111111111111111",
+            "4111111111111111.5",
+            "order=1234567890123",
+            "2024-01-15 1234 5678 9012 3456",
+        ] {
+            assert_eq!(mask(&r, clean), clean, "{clean}");
+        }
+    }
+
+    #[test]
+    fn ssns() {
+        let r = rules();
+        assert_eq!(mask(&r, "ssn 123-45-6789."), "ssn ***-**-6789.");
+        assert_eq!(mask(&r, "ssn=078-05-1120&x"), "ssn=***-**-1120&x");
+        for clean in [
+            "000-12-3456",
+            "666-12-3456",
+            "900-12-3456",
+            "123-00-4567",
+            "123-45-0000",
+            "2024-01-15",
+            "x-123-45-6789",
+            "123-45-67890",
+            "123456789",
+        ] {
+            assert_eq!(mask(&r, clean), clean, "{clean}");
+        }
+    }
+
+    #[test]
+    fn emails() {
+        let r = rules();
+        let cases = [
+            ("from john.doe@example.com.", "from j***@example.com."),
+            (
+                "<Jane_D+tag@mail.example.co.uk>",
+                "<J***@mail.example.co.uk>",
+            ),
+            (
+                "email=john.doe%40example.com&x=1",
+                "email=j***%40example.com&x=1",
+            ),
+            ("mailto:x@y.io", "mailto:x***@y.io"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(mask(&r, text), want, "{text}");
+        }
+        for clean in [
+            "@handle",
+            "user@localhost",
+            "a@b.c",
+            "x@1.2.3.4",
+            "j***@example.com",
+        ] {
+            assert_eq!(mask(&r, clean), clean, "{clean}");
+        }
+    }
+
+    #[test]
+    fn phones() {
+        let r = rules();
+        for text in [
+            "(555) 123-4567",
+            "555-123-4567",
+            "555.123.4567",
+            "+1 555 123 4567",
+            "+1-555-123-4567",
+            "+1 (555) 123-4567",
+            "+15551234567",
+            "1-555-123-4567",
+            "(555)123-4567",
+        ] {
+            assert_eq!(
+                mask(&r, &format!("call {text}.")),
+                "call (555) ***-4567.",
+                "{text}"
+            );
+        }
+        for clean in [
+            "555 123 4567",
+            "123-456-7890",
+            "555-123-45678",
+            "ORD-555-123-4567",
+            "555-123.4567",
+            "[10/Oct/2024:13:55:36 +1000]",
+            "HTTP/1.1\" 200 5316",
+            "5551234567",
+        ] {
+            assert_eq!(mask(&r, clean), clean, "{clean}");
+        }
+    }
+
+    #[test]
+    fn addresses_in_text() {
+        let r = PiiRules {
+            ip: Some(IpAnonymizer::Truncate { v4: 24, v6: 48 }),
+            versions: true,
+            ..PiiRules::default()
+        };
+        assert_eq!(
+            mask(&r, "Failed password for root from 203.0.113.9 port 52144"),
+            "Failed password for root from 203.0.113.0 port 52144"
+        );
+        assert_eq!(
+            mask(&r, "peer [2001:db8:aa:bb::7]:443 and ::ffff:198.51.100.7"),
+            "peer [2001:db8:aa::]:443 and ::ffff:198.51.100.0"
+        );
+        for clean in [
+            "nginx/1.25.3.1 Chrome/124.0.0.0",
+            "version 1.2.3.4",
+            "v1.2.3.4",
+            "at 10:30:00 and 2024-01-15",
+            "1.3.6.1.4.1.2021",
+            "203.0.113.0",
+        ] {
+            assert_eq!(mask(&r, clean), clean, "{clean}");
+        }
+        let list = PiiRules {
+            ip: Some(IpAnonymizer::Truncate { v4: 24, v6: 48 }),
+            ..PiiRules::default()
+        };
+        assert_eq!(mask(&list, "1.2.3.4, 5.6.7.8"), "1.2.3.0, 5.6.7.0");
+    }
+}

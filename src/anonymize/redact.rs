@@ -1,0 +1,387 @@
+//! Text rewriting: finds what must not leave the process in a string (secrets, personal data,
+//! addresses, values already pseudonymized elsewhere in the event) and writes the string again
+//! with each finding replaced in its style.
+//!
+//! Detection collects ranges first and writes once: a string with nothing to hide costs no
+//! allocation at all, and the ranges live on the stack unless there are more than eight. Ranges
+//! that overlap (a password that contains an e-mail address, a JWT inside `Authorization`) are
+//! merged, and a merged range becomes `********`, so no detector can leave a tail of another's
+//! finding in clear.
+
+use std::cmp::Reverse;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use regex::Regex;
+use smallvec::SmallVec;
+
+use super::ip::is_word;
+use super::pii::PiiRules;
+use super::secrets::{SecretRules, STARS};
+
+/// What replaces a range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `********`.
+    Stars,
+    /// `4111-****-****-1111`: first and last four digits, the masked middle grouped by four.
+    Card,
+    /// `***-**-6789`.
+    Ssn,
+    /// `j***@example.com`; `at` is where the `@` (or a URL-encoded `%40`) starts.
+    Email { at: usize },
+    /// `(555) ***-4567`.
+    Phone { area: [u8; 3], last: [u8; 4] },
+    /// An address, written anonymized.
+    Ip(IpAddr),
+    /// The value of a pseudonymized or anonymized field, wherever else it appears (index into
+    /// the event's known values).
+    Known(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Match {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) kind: Kind,
+}
+
+impl Match {
+    pub(crate) fn stars(start: usize, end: usize) -> Match {
+        Match {
+            start,
+            end,
+            kind: Kind::Stars,
+        }
+    }
+}
+
+pub(crate) type Matches = SmallVec<[Match; 8]>;
+
+/// What replaces a known value.
+#[derive(Debug, Clone)]
+pub(crate) enum Repl {
+    Ip(IpAddr),
+    Text(Arc<str>),
+}
+
+/// The original text of a known value: borrowed from the event's line when it was a span of it,
+/// inline when short (addresses), owned otherwise.
+#[derive(Debug)]
+pub(crate) enum KnownText<'r> {
+    Raw(&'r str),
+    Owned(Box<str>),
+    Shared(Arc<str>),
+    Inline { buf: [u8; 64], len: u8 },
+}
+
+impl KnownText<'_> {
+    /// `s` copied inline; `None` when longer than the inline buffer.
+    pub(crate) fn inline(s: &str) -> Option<KnownText<'static>> {
+        let mut buf = [0u8; 64];
+        buf.get_mut(..s.len())?.copy_from_slice(s.as_bytes());
+        Some(KnownText::Inline {
+            buf,
+            len: s.len() as u8,
+        })
+    }
+
+    /// The bytes, without the UTF-8 check `as_str` makes (searching needs bytes only).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            KnownText::Raw(s) => s.as_bytes(),
+            KnownText::Owned(s) => s.as_bytes(),
+            KnownText::Shared(s) => s.as_bytes(),
+            KnownText::Inline { buf, len } => &buf[..usize::from(*len)],
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            KnownText::Raw(s) => s,
+            KnownText::Owned(s) => s,
+            KnownText::Shared(s) => s,
+            // Only ever filled from a `&str` at a char boundary.
+            KnownText::Inline { buf, len } => {
+                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// A value this event had in an anonymized field, and what it became: the same text elsewhere
+/// in the event (the client address at the start of `message`, the user name in the NGINX
+/// line) is replaced the same way.
+#[derive(Debug)]
+pub(crate) struct Known<'r> {
+    pub(crate) text: KnownText<'r>,
+    pub(crate) repl: Repl,
+    /// The address, for an IP value (so one address is recorded once).
+    pub(crate) ip: Option<IpAddr>,
+}
+
+/// Shortest known value searched for in other fields: one-character user names would replace
+/// every lone letter.
+const KNOWN_MIN: usize = 2;
+
+/// Everything a text field is scanned for.
+#[derive(Debug, Default)]
+pub(crate) struct TextRules {
+    pub(crate) secrets: SecretRules,
+    pub(crate) pii: PiiRules,
+    /// `redact_patterns`, compiled at build time.
+    pub(crate) patterns: Vec<Regex>,
+}
+
+impl TextRules {
+    /// Whether a full scan can find anything.
+    pub(crate) fn any(&self) -> bool {
+        self.secrets.any() || self.pii.any() || !self.patterns.is_empty()
+    }
+
+    /// The findings in `text`: known values always, everything else when `full` (a text field),
+    /// sorted and without overlaps.
+    pub(crate) fn scan(&self, text: &str, known: &[Known<'_>], full: bool, found: &mut Matches) {
+        find_known(text, known, found);
+        if full {
+            self.secrets.find(text, found);
+            for re in &self.patterns {
+                for m in re.find_iter(text) {
+                    if !m.is_empty() {
+                        found.push(Match::stars(m.start(), m.end()));
+                    }
+                }
+            }
+            if self.pii.any() {
+                normalize(found);
+                let claimed = found.len();
+                self.pii.find(text, found, claimed);
+            }
+        }
+        normalize(found);
+    }
+
+    /// `text` with its findings replaced, or `None` when there is nothing to replace.
+    pub(crate) fn rewrite(&self, text: &str, known: &[Known<'_>], full: bool) -> Option<String> {
+        let mut found = Matches::new();
+        self.scan(text, known, full, &mut found);
+        (!found.is_empty()).then(|| render(text, &found, known))
+    }
+}
+
+/// Known values in `text`, as whole tokens: `alice` is found in `/users/alice/` and in
+/// `- alice [`, not in `alice.smith` or `malice`; `10.0.0.1` not in `10.0.0.10`.
+fn find_known(text: &str, known: &[Known<'_>], out: &mut Matches) {
+    let b = text.as_bytes();
+    for (k, kn) in known.iter().enumerate() {
+        let needle = kn.text.as_bytes();
+        if needle.len() < KNOWN_MIN || needle.len() > b.len() {
+            continue;
+        }
+        // Needles are short and haystacks are single fields: a first-byte scan costs less than
+        // building a substring searcher for every field.
+        for p in memchr::memchr_iter(needle[0], &b[..=b.len() - needle.len()]) {
+            let e = p + needle.len();
+            if &b[p..e] == needle && token_boundary_before(b, p) && token_boundary_after(b, e) {
+                out.push(Match {
+                    start: p,
+                    end: e,
+                    kind: Kind::Known(k),
+                });
+            }
+        }
+    }
+}
+
+fn token_boundary_before(b: &[u8], p: usize) -> bool {
+    match p.checked_sub(1).map(|i| b[i]) {
+        None => true,
+        Some(c) if is_word(c) => false,
+        Some(b'.' | b'-') => p < 2 || !is_word(b[p - 2]),
+        Some(_) => true,
+    }
+}
+
+fn token_boundary_after(b: &[u8], e: usize) -> bool {
+    match b.get(e) {
+        None => true,
+        Some(&c) if is_word(c) => false,
+        Some(b'.' | b'-') => !b.get(e + 1).is_some_and(|&c| is_word(c)),
+        Some(_) => true,
+    }
+}
+
+/// Sorts by start and merges overlaps; at one start the longest range wins, and of equal
+/// ranges a known value (replaced consistently across fields) wins over a mask.
+pub(crate) fn normalize(m: &mut Matches) {
+    if m.len() < 2 {
+        return;
+    }
+    m.sort_unstable_by_key(|x| (x.start, Reverse(x.end), !matches!(x.kind, Kind::Known(_))));
+    let mut w = 0;
+    for r in 0..m.len() {
+        if w > 0 && m[r].start < m[w - 1].end {
+            if m[r].end > m[w - 1].end {
+                m[w - 1].end = m[r].end;
+                m[w - 1].kind = Kind::Stars;
+            }
+            continue;
+        }
+        m[w] = m[r];
+        w += 1;
+    }
+    m.truncate(w);
+}
+
+/// `text` with every (sorted, disjoint) finding replaced.
+pub(crate) fn render(text: &str, found: &[Match], known: &[Known<'_>]) -> String {
+    let mut out = String::with_capacity(text.len() + 8 * found.len());
+    let mut pos = 0;
+    for m in found {
+        out.push_str(&text[pos..m.start]);
+        let orig = &text[m.start..m.end];
+        match m.kind {
+            Kind::Stars => out.push_str(STARS),
+            Kind::Card => write_card(&mut out, orig),
+            Kind::Ssn => {
+                out.push_str("***-**-");
+                out.push_str(&orig[orig.len().saturating_sub(4)..]);
+            }
+            Kind::Email { at } => {
+                // The local part starts with an ASCII letter or digit (see `pii::email_at`).
+                out.push_str(&orig[..1]);
+                out.push_str("***");
+                out.push_str(&text[at..m.end]);
+            }
+            Kind::Phone { area, last } => {
+                out.push('(');
+                out.extend(area.iter().map(|&d| char::from(d)));
+                out.push_str(") ***-");
+                out.extend(last.iter().map(|&d| char::from(d)));
+            }
+            Kind::Ip(ip) => push_ip(&mut out, ip),
+            Kind::Known(k) => match known.get(k).map(|k| &k.repl) {
+                Some(Repl::Ip(ip)) => push_ip(&mut out, *ip),
+                Some(Repl::Text(t)) => out.push_str(t),
+                None => out.push_str(STARS),
+            },
+        }
+        pos = m.end;
+    }
+    out.push_str(&text[pos..]);
+    out
+}
+
+/// Appends an address; IPv4 (nearly every address) without the formatting machinery.
+pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut buf = itoa::Buffer::new();
+            for (k, o) in v4.octets().into_iter().enumerate() {
+                if k > 0 {
+                    out.push('.');
+                }
+                out.push_str(buf.format(o));
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// First four and last four digits, the middle masked and grouped by four from the left, so
+/// the mask keeps the number of digits: 16 digits `4111-****-****-1111`, 15 (Amex)
+/// `3782-****-***-0005`, 19 `6011-****-****-***-1117`.
+fn write_card(out: &mut String, orig: &str) {
+    let digits: SmallVec<[u8; 19]> = orig.bytes().filter(u8::is_ascii_digit).collect();
+    let n = digits.len();
+    if n < 9 {
+        out.push_str(STARS);
+        return;
+    }
+    out.extend(digits[..4].iter().map(|&d| char::from(d)));
+    for k in 0..n - 8 {
+        if k % 4 == 0 {
+            out.push('-');
+        }
+        out.push('*');
+    }
+    out.push('-');
+    out.extend(digits[n - 4..].iter().map(|&d| char::from(d)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_masks_keep_the_digit_count() {
+        let card = |s: &str| {
+            let mut o = String::new();
+            write_card(&mut o, s);
+            o
+        };
+        assert_eq!(card("4111111111111111"), "4111-****-****-1111");
+        assert_eq!(card("4111 1111 1111 1111"), "4111-****-****-1111");
+        assert_eq!(card("378282246310005"), "3782-****-***-0005");
+        assert_eq!(card("4222222222222"), "4222-****-*-2222");
+        assert_eq!(card("6011000990139424116"), "6011-****-****-***-4116");
+    }
+
+    #[test]
+    fn overlaps_merge_into_stars() {
+        let mut m: Matches = [
+            Match::stars(10, 20),
+            Match {
+                start: 0,
+                end: 5,
+                kind: Kind::Ssn,
+            },
+            Match {
+                start: 12,
+                end: 25,
+                kind: Kind::Card,
+            },
+            Match {
+                start: 14,
+                end: 16,
+                kind: Kind::Ssn,
+            },
+        ]
+        .into_iter()
+        .collect();
+        normalize(&mut m);
+        assert_eq!(
+            m.as_slice(),
+            &[
+                Match {
+                    start: 0,
+                    end: 5,
+                    kind: Kind::Ssn
+                },
+                Match::stars(10, 25)
+            ]
+        );
+    }
+
+    #[test]
+    fn known_values_match_whole_tokens_only() {
+        let known = [Known {
+            text: KnownText::Raw("alice"),
+            repl: Repl::Text(Arc::from("anon-1")),
+            ip: None,
+        }];
+        let rules = TextRules::default();
+        assert_eq!(
+            rules.rewrite(
+                "- alice [x] GET /u/alice/p alice.smith malice alice.",
+                &known,
+                false
+            ),
+            Some("- anon-1 [x] GET /u/anon-1/p alice.smith malice anon-1.".into())
+        );
+        assert_eq!(rules.rewrite("nothing here", &known, false), None);
+    }
+}
