@@ -184,6 +184,25 @@ pub(crate) mod test_support {
     use crate::event::json::{to_json_string, DocumentOptions};
     use crate::event::{Event, Text, Value};
 
+    /// A parser that joins lines starting with a space or tab to the record before them and
+    /// leaves events untouched: the record-assembly and chunking tests use it.
+    #[derive(Debug)]
+    pub struct Indented;
+    impl super::Parser for Indented {
+        fn dataset(&self) -> &'static str {
+            "t"
+        }
+        fn parse(&self, _: &mut Event) -> Result<(), super::ParseError> {
+            Ok(())
+        }
+        fn joins_lines(&self) -> bool {
+            true
+        }
+        fn is_continuation(&self, line: &[u8]) -> bool {
+            matches!(line.first(), Some(b' ' | b'\t'))
+        }
+    }
+
     /// 512 cases by default; `PROPTEST_CASES=N` runs a longer hunt (README, "Property tests").
     pub fn proptest_config() -> proptest::prelude::ProptestConfig {
         let cases = std::env::var("PROPTEST_CASES")

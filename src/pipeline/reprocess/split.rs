@@ -321,27 +321,9 @@ pub fn read_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Event;
-    use crate::parse::{ParseError, Parser};
     use std::io::Write;
 
-    /// Lines starting with a space or tab continue the record.
-    #[derive(Debug)]
-    struct Indented;
-    impl Parser for Indented {
-        fn dataset(&self) -> &'static str {
-            "t"
-        }
-        fn parse(&self, _: &mut Event) -> Result<(), ParseError> {
-            Ok(())
-        }
-        fn joins_lines(&self) -> bool {
-            true
-        }
-        fn is_continuation(&self, line: &[u8]) -> bool {
-            matches!(line.first(), Some(b' ' | b'\t'))
-        }
-    }
+    use crate::parse::test_support::Indented;
 
     fn stream() -> Arc<StreamContext> {
         Arc::new(StreamContext {
