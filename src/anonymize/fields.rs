@@ -24,6 +24,8 @@ pub(crate) mod role {
     pub const REMOVE: u8 = 16;
     /// A field kept in allow-list mode.
     pub const ALLOW: u8 = 32;
+    /// A name that may say its value is a secret or personal data (looked at more closely).
+    pub const SPECIAL: u8 = 64;
 }
 
 /// Configured names and prefixes with the roles they give a field.

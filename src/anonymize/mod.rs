@@ -33,6 +33,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use smallvec::SmallVec;
 
+use crate::event::shape::{self, ShapeCache};
 use crate::event::{Event, FieldName, Text, Value};
 use fields::{is_pii_name, role, FieldTable, NormalizedKey};
 use ip::IpAnonymizer;
@@ -262,6 +263,8 @@ pub enum AnonymizeError {
 /// The built stage.
 #[derive(Debug, Default)]
 pub struct AnonymizeStage {
+    /// Tells this stage's cached roles (see `event::shape`) from another's.
+    id: u64,
     /// Nothing configured: `apply` returns at once.
     inert: bool,
     table: FieldTable,
@@ -282,13 +285,25 @@ pub struct AnonymizeStage {
     extra_keys: bool,
 }
 
+/// Most shapes a thread keeps the roles of (see `event::shape`).
+const ROLES_CACHE_MAX: usize = 512;
+
+thread_local! {
+    static ROLES: std::cell::RefCell<ShapeCache<Box<[u8]>>> =
+        std::cell::RefCell::new(ShapeCache::new(ROLES_CACHE_MAX));
+}
+
 /// Roles of the fields of one event; most events have fewer than 48 fields.
 type Roles = SmallVec<[u8; 48]>;
 type KnownList<'r> = SmallVec<[Known<'r>; 4]>;
 
 impl AnonymizeStage {
     pub fn build(config: &AnonymizeConfig) -> Result<AnonymizeStage, AnonymizeError> {
-        let mut stage = AnonymizeStage::default();
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let mut stage = AnonymizeStage {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            ..AnonymizeStage::default()
+        };
         let mut table = FieldTable::default();
         let mut add = |key: &'static str, patterns: &[String], roles: u8| {
             patterns.iter().try_for_each(|p| {
@@ -432,7 +447,7 @@ impl AnonymizeStage {
         let mut roles = Roles::new();
         if self.filter {
             fields.retain(|(name, _)| {
-                let r = self.table.roles(name);
+                let r = self.role_of(name);
                 let keep = r & role::REMOVE == 0
                     && (!self.allow_mode || r & role::ALLOW != 0 || name == ALWAYS_KEPT);
                 if keep {
@@ -441,7 +456,16 @@ impl AnonymizeStage {
                 keep
             });
         } else {
-            roles.extend(fields.iter().map(|(name, _)| self.table.roles(name)));
+            match shape::hash(fields, self.id) {
+                Some(key) => ROLES.with(|cache| {
+                    let mut cache = cache.borrow_mut();
+                    let cached = cache.get_or_insert_with(key, fields, || {
+                        fields.iter().map(|(n, _)| self.role_of(n)).collect()
+                    });
+                    roles.extend_from_slice(cached);
+                }),
+                None => roles.extend(fields.iter().map(|(n, _)| self.role_of(n))),
+            }
         }
 
         let mut known = KnownList::new();
@@ -462,14 +486,7 @@ impl AnonymizeStage {
                 continue;
             }
             let mut full = r & role::TEXT != 0;
-            // Names a parser sets (borrowed, `'static`) are ECS fields of known meaning; only
-            // the few ECS names that hold credentials or contact data are looked at. Names taken
-            // from the data (JSON keys) are all classified.
-            let classify = match name {
-                Cow::Borrowed(n) => STATIC_SPECIAL.contains(n),
-                Cow::Owned(n) => self.extra_keys || fields::may_be_special(n),
-            };
-            if scan_names && classify {
+            if scan_names && r & role::SPECIAL != 0 {
                 let key = NormalizedKey::new(name);
                 if self.key_secrets {
                     if let Some(kind) = self.rules.secrets.kind_of(&key) {
@@ -480,8 +497,8 @@ impl AnonymizeStage {
                 full |= self.pii_names && is_pii_name(&key);
             }
             let reused = match (&container, &*value) {
-                (Some(c), Value::Str(Text::Span { start, end })) if full => {
-                    c.findings_for(i, *start as usize, *end as usize, raw)
+                (Some(c), Value::Str(Text::Span { start, end })) => {
+                    c.findings_for(i, *start as usize, *end as usize, raw, full)
                 }
                 _ => None,
             };
@@ -504,6 +521,18 @@ impl AnonymizeStage {
         if path_changed {
             refresh_extension(fields);
         }
+    }
+
+    /// The roles of a field name, and whether the name itself may say "secret" or "personal
+    /// data": names a parser sets (borrowed, `'static`) are ECS fields of known meaning, so only
+    /// the few ECS names that hold credentials or contact data count; names taken from the data
+    /// (JSON keys) are all classified.
+    fn role_of(&self, name: &FieldName) -> u8 {
+        let special = match name {
+            Cow::Borrowed(n) => STATIC_SPECIAL.contains(n),
+            Cow::Owned(n) => self.extra_keys || fields::may_be_special(n),
+        };
+        self.table.roles(name) | if special { role::SPECIAL } else { 0 }
     }
 
     /// Rewrites address and pseudonymized fields, recording their original values.
@@ -571,7 +600,7 @@ impl AnonymizeStage {
                 if text.is_empty() {
                     return;
                 }
-                if let Ok(a) = text.parse::<IpAddr>() {
+                if let Some(a) = parse_address(text) {
                     let out = anon.anonymize(a);
                     if out == a {
                         // Already in its anonymized form (`x.y.z.0`): nothing to copy.
@@ -810,16 +839,20 @@ impl Container {
     }
 
     /// The findings of the span `start..end` of field `index`, relative to the span, or `None`
-    /// when it must be scanned on its own.
+    /// when it must be scanned on its own. Without `full` (a field that is not free text, such
+    /// as the user agent inside an NGINX line) only known values count: the span takes them when
+    /// every finding it overlaps is a known value lying wholly inside it, which is what a search
+    /// of the span alone finds.
     fn findings_for(
         &self,
         index: usize,
         start: usize,
         end: usize,
         raw: &str,
+        full: bool,
     ) -> Option<redact::Matches> {
         if index == self.index {
-            return Some(self.found.clone());
+            return full.then(|| self.found.clone());
         }
         let b = raw.as_bytes();
         let inside = self.start <= start && end <= self.end && start <= end;
@@ -834,7 +867,7 @@ impl Container {
             if m.end <= rs || m.start >= re {
                 continue;
             }
-            if m.start < rs || m.end > re {
+            if m.start < rs || m.end > re || (!full && !matches!(m.kind, Kind::Known(_))) {
                 return None;
             }
             let mut m = *m;
@@ -846,6 +879,15 @@ impl Container {
             out.push(m);
         }
         Some(out)
+    }
+}
+
+/// `text` as one address: dotted quads (nearly every client) without the standard parser's
+/// generality, anything else through it.
+fn parse_address(text: &str) -> Option<IpAddr> {
+    match ip::ipv4_at(text.as_bytes(), 0) {
+        Some((end, a)) if end == text.len() => Some(IpAddr::V4(a)),
+        _ => text.parse().ok(),
     }
 }
 

@@ -450,3 +450,38 @@ proptest! {
         prop_assert!(!out.contains(&planted), "{planted} kept in {out}");
     }
 }
+
+/// The user agent is not free text, but it lies inside the scanned line: it takes the line's
+/// findings of known values (the pseudonymized user), and is searched on its own when a finding
+/// of another kind overlaps one (the user name inside an e-mail address in the agent).
+#[test]
+fn fields_inside_the_line_reuse_its_known_values() {
+    let config = r#"
+[anonymize]
+ip = { fields = ["source.ip"] }
+pseudonymize = { fields = ["user.name"], key_env = "LOGPIPE_TEST_ANON_KEY" }
+redact = ["email"]
+"#;
+    let line = r#"198.51.100.9 - mallory [10/Oct/2024:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "bot mallory (+198.51.100.9)""#;
+    let mut e = parsed("nginx_access", line);
+    stage(config).apply(&mut e);
+    let pseudonym = s(&e, "user.name").to_string();
+    assert_ne!(pseudonym, "mallory");
+    assert_eq!(
+        s(&e, "user_agent.original"),
+        format!("bot {pseudonym} (+198.51.100.0)")
+    );
+    assert!(!json(&e).contains("mallory"), "{}", json(&e));
+    assert!(!json(&e).contains("198.51.100.9"), "{}", json(&e));
+
+    let line = r#"198.51.100.9 - mallory [10/Oct/2024:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "bot (+mailto:mallory@example.com) mallory""#;
+    let mut e = parsed("nginx_access", line);
+    stage(config).apply(&mut e);
+    let pseudonym = s(&e, "user.name").to_string();
+    // Not free text: the e-mail address stays, the known user name is replaced everywhere.
+    assert_eq!(
+        s(&e, "user_agent.original"),
+        format!("bot (+mailto:{pseudonym}@example.com) {pseudonym}")
+    );
+    assert!(!json(&e).contains("mallory"), "{}", json(&e));
+}

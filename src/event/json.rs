@@ -8,6 +8,7 @@
 
 use std::cmp::Ordering;
 
+use super::shape::{self, ShapeCache};
 use super::{Event, Text, Value};
 
 /// Options of the document writer.
@@ -19,8 +20,38 @@ pub struct DocumentOptions {
 
 /// Segment-wise order of dotted names: `.` sorts before every other byte.
 fn compare_names(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    // Names of one event share long prefixes (`source.geo.`): skip equal words first, and map
+    // only the first differing byte.
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let x = u64::from_le_bytes(word_at(a, i));
+        let y = u64::from_le_bytes(word_at(b, i));
+        if x != y {
+            i += ((x ^ y).trailing_zeros() / 8) as usize;
+            return key_cmp(a[i], b[i]);
+        }
+        i += 8;
+    }
+    while i < n {
+        if a[i] != b[i] {
+            return key_cmp(a[i], b[i]);
+        }
+        i += 1;
+    }
+    a.len().cmp(&b.len())
+}
+
+fn word_at(s: &[u8], i: usize) -> [u8; 8] {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&s[i..i + 8]);
+    w
+}
+
+fn key_cmp(a: u8, b: u8) -> Ordering {
     let key = |c: u8| if c == b'.' { 0 } else { c };
-    a.bytes().map(key).cmp(b.bytes().map(key))
+    key(a).cmp(&key(b))
 }
 
 /// Most segments a name is split into; a deeper name keeps its remaining dots in the leaf.
@@ -46,86 +77,24 @@ fn split_segments<'a>(name: &'a str, segs: &mut [&'a str; MAX_SEGMENTS]) -> usiz
 /// Appends the event as one JSON object (no newline).
 pub fn write_document(event: &Event, opts: DocumentOptions, out: &mut Vec<u8>) {
     out.push(b'{');
-    let mut first = true;
+    let stamped = event.timestamp.is_some();
     if let Some(ts) = event.timestamp {
         out.extend_from_slice(b"\"@timestamp\":\"");
         ts.write_rfc3339(out);
         out.push(b'"');
-        first = false;
     }
-
-    // Indices of the fields to write, in name order, keeping the last write of equal names.
-    let mut order: Vec<usize> = (0..event.fields.len())
-        .filter(|&i| {
-            let n = &event.fields[i].0;
-            n != "@timestamp" && n != "tags" && !(opts.omit_message && n == "message")
-        })
-        .collect();
-    order.sort_by(|&a, &b| compare_names(&event.fields[a].0, &event.fields[b].0).then(a.cmp(&b)));
-    order.dedup_by(|later, earlier| {
-        // dedup_by passes (current, previous kept); keep the later index of equal names.
-        if event.fields[*later].0 == event.fields[*earlier].0 {
-            *earlier = *later;
-            true
-        } else {
-            false
-        }
-    });
-
-    // Stack of open object names (segments).
-    let mut open: Vec<&str> = Vec::with_capacity(MAX_SEGMENTS);
-    let mut seg_buf: [&str; MAX_SEGMENTS] = [""; MAX_SEGMENTS];
-    for (pos, &i) in order.iter().enumerate() {
-        let name: &str = &event.fields[i].0;
-        let n = split_segments(name, &mut seg_buf);
-        let segs = &seg_buf[..n];
-        // Close objects not shared with this name.
-        let mut common = 0;
-        while common < open.len() && common + 1 < segs.len() && open[common] == segs[common] {
-            common += 1;
-        }
-        while open.len() > common {
-            open.pop();
-            out.push(b'}');
-        }
-        // Open the objects this name needs.
-        for seg in &segs[common..segs.len() - 1] {
-            if !first {
-                out.push(b',');
-            }
-            write_str(out, seg);
-            out.extend_from_slice(b":{");
-            open.push(seg);
-            first = true;
-        }
-        let leaf = segs[segs.len() - 1];
-        // A leaf that is also the prefix of the next name becomes `leaf.value`.
-        let collides = order.get(pos + 1).is_some_and(|&j| {
-            let next: &str = &event.fields[j].0;
-            next.len() > name.len() && next.starts_with(name) && next.as_bytes()[name.len()] == b'.'
-        });
-        if !first {
-            out.push(b',');
-        }
-        if collides {
-            write_str(out, leaf);
-            out.extend_from_slice(b":{\"value\":");
-            write_value(event, &event.fields[i].1, out);
-            // Keep the object open: the following names live inside it.
-            open.push(leaf);
-            first = false;
-        } else {
-            write_str(out, leaf);
-            out.push(b':');
-            write_value(event, &event.fields[i].1, out);
-            first = false;
-        }
-    }
-    for _ in 0..open.len() {
-        out.push(b'}');
-    }
+    let seed = u64::from(opts.omit_message) << 1 | u64::from(stamped);
+    let wrote_fields = match shape::hash(&event.fields, seed) {
+        Some(key) => LAYOUTS.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let layout = cache
+                .get_or_insert_with(key, &event.fields, || Layout::build(event, opts, stamped));
+            layout.write(event, out)
+        }),
+        None => Layout::build(event, opts, stamped).write(event, out),
+    };
     if !event.tags.is_empty() {
-        if !first || event.timestamp.is_some() || !order.is_empty() {
+        if stamped || wrote_fields {
             out.push(b',');
         }
         out.extend_from_slice(b"\"tags\":[");
@@ -138,6 +107,119 @@ pub fn write_document(event: &Event, opts: DocumentOptions, out: &mut Vec<u8>) {
         out.push(b']');
     }
     out.push(b'}');
+}
+
+/// How the fields of an event are written: which field goes where, and the JSON between values
+/// (`,"source":{"geo":{"city_name":`). It depends only on the event's shape (see
+/// `event::shape`), so it is computed once per shape and thread: the sort and the re-nesting of
+/// dotted names run once per shape, not once per event.
+struct Layout {
+    /// (field index, end of its prefix in `bytes`), in output order.
+    steps: Box<[(u32, u32)]>,
+    /// Prefixes back to back, then the closing braces.
+    bytes: Box<[u8]>,
+}
+
+impl Layout {
+    fn build(event: &Event, opts: DocumentOptions, stamped: bool) -> Layout {
+        // Indices of the fields to write, in name order, keeping the last write of equal names.
+        let mut order: Vec<usize> = (0..event.fields.len())
+            .filter(|&i| {
+                let n = &event.fields[i].0;
+                n != "@timestamp" && n != "tags" && !(opts.omit_message && n == "message")
+            })
+            .collect();
+        order.sort_by(|&a, &b| {
+            compare_names(&event.fields[a].0, &event.fields[b].0).then(a.cmp(&b))
+        });
+        order.dedup_by(|later, earlier| {
+            // dedup_by passes (current, previous kept); keep the later index of equal names.
+            if event.fields[*later].0 == event.fields[*earlier].0 {
+                *earlier = *later;
+                true
+            } else {
+                false
+            }
+        });
+
+        let mut bytes = Vec::with_capacity(order.len() * 16);
+        let mut steps = Vec::with_capacity(order.len());
+        let mut first = !stamped;
+        // Stack of open object names (segments).
+        let mut open: Vec<&str> = Vec::with_capacity(MAX_SEGMENTS);
+        let mut seg_buf: [&str; MAX_SEGMENTS] = [""; MAX_SEGMENTS];
+        for (pos, &i) in order.iter().enumerate() {
+            let name: &str = &event.fields[i].0;
+            let n = split_segments(name, &mut seg_buf);
+            let segs = &seg_buf[..n];
+            // Close objects not shared with this name.
+            let mut common = 0;
+            while common < open.len() && common + 1 < segs.len() && open[common] == segs[common] {
+                common += 1;
+            }
+            while open.len() > common {
+                open.pop();
+                bytes.push(b'}');
+            }
+            // Open the objects this name needs.
+            for seg in &segs[common..segs.len() - 1] {
+                if !first {
+                    bytes.push(b',');
+                }
+                write_str(&mut bytes, seg);
+                bytes.extend_from_slice(b":{");
+                open.push(seg);
+                first = true;
+            }
+            let leaf = segs[segs.len() - 1];
+            // A leaf that is also the prefix of the next name becomes `leaf.value`.
+            let collides = order.get(pos + 1).is_some_and(|&j| {
+                let next: &str = &event.fields[j].0;
+                next.len() > name.len()
+                    && next.starts_with(name)
+                    && next.as_bytes()[name.len()] == b'.'
+            });
+            if !first {
+                bytes.push(b',');
+            }
+            write_str(&mut bytes, leaf);
+            if collides {
+                bytes.extend_from_slice(b":{\"value\":");
+                // Keep the object open: the following names live inside it.
+                open.push(leaf);
+            } else {
+                bytes.push(b':');
+            }
+            first = false;
+            steps.push((i as u32, bytes.len() as u32));
+        }
+        bytes.extend(std::iter::repeat_n(b'}', open.len()));
+        Layout {
+            steps: steps.into(),
+            bytes: bytes.into(),
+        }
+    }
+
+    /// Writes the fields; true when at least one was written.
+    fn write(&self, event: &Event, out: &mut Vec<u8>) -> bool {
+        let mut at = 0;
+        for &(i, end) in self.steps.iter() {
+            let end = end as usize;
+            out.extend_from_slice(&self.bytes[at..end]);
+            at = end;
+            write_value(event, &event.fields[i as usize].1, out);
+        }
+        out.extend_from_slice(&self.bytes[at..]);
+        !self.steps.is_empty()
+    }
+}
+
+/// Layouts kept per thread; a pipeline has a few dozen shapes.
+const LAYOUT_CACHE_MAX: usize = 512;
+
+thread_local! {
+    static LAYOUTS: std::cell::RefCell<ShapeCache<Layout>> =
+        std::cell::RefCell::new(ShapeCache::new(LAYOUT_CACHE_MAX));
 }
 
 fn write_value(event: &Event, v: &Value, out: &mut Vec<u8>) {
@@ -153,6 +235,17 @@ fn write_value(event: &Event, v: &Value, out: &mut Vec<u8>) {
             }
         }
         Value::Str(t) => write_str(out, text(event, t)),
+        Value::Ip(std::net::IpAddr::V4(ip)) => {
+            out.push(b'"');
+            let mut buf = itoa::Buffer::new();
+            for (k, octet) in ip.octets().into_iter().enumerate() {
+                if k > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(buf.format(octet).as_bytes());
+            }
+            out.push(b'"');
+        }
         Value::Ip(ip) => {
             out.push(b'"');
             use std::io::Write;
@@ -195,66 +288,72 @@ fn text<'a>(event: &'a Event, t: &'a Text) -> &'a str {
 
 /// Writes `s` as a JSON string literal.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        // Most text needs no escaping: skip eight clean bytes at a time.
-        if let Some(chunk) = bytes.get(i..i + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            if !needs_escape(u64::from_le_bytes(word)) {
-                i += 8;
-                continue;
-            }
+    // Most text needs no escaping: test eight bytes at a time, and jump straight to the first
+    // byte that does (the lowest flagged byte of the mask is exact).
+    while i + 8 <= bytes.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[i..i + 8]);
+        let mask = escape_mask(u64::from_le_bytes(word));
+        if mask == 0 {
+            i += 8;
+            continue;
         }
-        let b = bytes[i];
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => {
-                out.extend_from_slice(&bytes[start..i]);
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(b >> 4) as usize],
-                    HEX[(b & 15) as usize],
-                ]);
-                i += 1;
-                start = i;
-                continue;
-            }
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(esc);
-        i += 1;
+        let j = i + (mask.trailing_zeros() / 8) as usize;
+        out.extend_from_slice(&bytes[start..j]);
+        write_escape(out, bytes[j]);
+        i = j + 1;
         start = i;
+    }
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x20 || b == b'"' || b == b'\\' {
+            out.extend_from_slice(&bytes[start..i]);
+            write_escape(out, b);
+            start = i + 1;
+        }
+        i += 1;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 
-/// True when one of the eight bytes of `w` is a control character, a quote or a backslash (SWAR: a
-/// byte-wise "less than" and two byte-wise "equals" on a whole word).
+fn write_escape(out: &mut Vec<u8>, b: u8) {
+    match b {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        b'\t' => out.extend_from_slice(b"\\t"),
+        _ => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 15)],
+            ]);
+        }
+    }
+}
+
+/// The high bit of each of the eight bytes of `w` that is a control character, a quote or a
+/// backslash (SWAR: a byte-wise "less than" and two byte-wise "equals" on a whole word). Bits
+/// above the lowest set one may be spurious (borrows); the lowest is exact.
 #[inline]
-fn needs_escape(w: u64) -> bool {
+fn escape_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
     // Bytes below 0x20; bytes >= 0x80 are excluded by `!w`.
     let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    (control | has_zero(w ^ (ONES * b'"' as u64)) | has_zero(w ^ (ONES * b'\\' as u64))) != 0
+    control | has_zero(w ^ (ONES * b'"' as u64)) | has_zero(w ^ (ONES * b'\\' as u64))
 }
 
 /// The document as a `String` (tests, `logpipe parse`).
@@ -316,18 +415,28 @@ mod tests {
 
     #[test]
     fn escape_detection_matches_the_bytewise_rule() {
-        let bytewise = |w: [u8; 8]| w.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        // The writer jumps to the lowest flagged byte: it must be the first byte that needs an
+        // escape, and no word with such a byte may go unflagged.
+        let first = |w: [u8; 8]| w.iter().position(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        let lowest = |m: u64| (m != 0).then(|| (m.trailing_zeros() / 8) as usize);
         let mut state = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..200_000 {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             let w = state.to_le_bytes();
-            assert_eq!(needs_escape(state), bytewise(w), "{w:?}");
+            assert_eq!(lowest(escape_mask(state)), first(w), "{w:?}");
         }
         for b in 0..=255u8 {
-            let w = [b'a', b'b', b, 0xc3, 0xa9, b'z', b'z', b'z'];
-            assert_eq!(needs_escape(u64::from_le_bytes(w)), bytewise(w), "byte {b}");
+            for at in 0..8 {
+                let mut w = [b'a', b'"', b'z', 0xc3, 0xa9, b'z', b'\\', b'z'];
+                w[at] = b;
+                assert_eq!(
+                    lowest(escape_mask(u64::from_le_bytes(w))),
+                    first(w),
+                    "{w:?}"
+                );
+            }
         }
     }
 
@@ -353,6 +462,42 @@ mod tests {
             v = &v[format!("s{i}")];
         }
         assert_eq!(v["s15.s16.s17.s18.s19"], 1, "{doc}");
+    }
+
+    #[test]
+    fn cached_layouts_follow_the_names_and_options() {
+        // The same shape with other values, then the shape with `message` left out, then a
+        // shape that differs only by a later duplicate: each document matches its own event.
+        let event = |status: i64, dup: bool| {
+            let mut e = Event::new("GET x".into(), RecordOrigin::default());
+            e.timestamp = Some(Timestamp::from_unix(0, 0, 0).unwrap());
+            e.push_span("message", 0, 5);
+            e.push("http.response.status_code", Value::Int(status));
+            e.push_span("http.request.method", 0, 3);
+            if dup {
+                e.push("http.response.status_code", Value::Int(599));
+            }
+            e
+        };
+        let full = DocumentOptions::default();
+        let omit = DocumentOptions { omit_message: true };
+        for _ in 0..2 {
+            let a = parse(&to_json_string(&event(200, false), full));
+            assert_eq!(a["http"]["response"]["status_code"], 200);
+            assert_eq!(a["message"], "GET x");
+            let b = parse(&to_json_string(&event(404, false), full));
+            assert_eq!(b["http"]["response"]["status_code"], 404);
+            let c = parse(&to_json_string(&event(404, false), omit));
+            assert!(c.get("message").is_none(), "{c}");
+            assert_eq!(c["http"]["request"]["method"], "GET");
+            let d = parse(&to_json_string(&event(404, true), full));
+            assert_eq!(d["http"]["response"]["status_code"], 599);
+            let mut unstamped = event(201, false);
+            unstamped.timestamp = None;
+            let e = to_json_string(&unstamped, full);
+            assert!(e.starts_with("{\"http\""), "{e}");
+            assert_eq!(parse(&e)["http"]["response"]["status_code"], 201);
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ use regex::Regex;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::event::shape::{self, ShapeCache};
 use crate::event::{Event, Value};
 
 use super::RuleError;
@@ -118,7 +119,6 @@ pub struct Defaults {
 }
 
 /// The fields the built-in tags read, found in one pass.
-#[derive(Default)]
 struct Seen<'a> {
     status: Option<&'a Value>,
     duration: Option<&'a Value>,
@@ -127,6 +127,64 @@ struct Seen<'a> {
     dataset: Option<&'a Value>,
     category: Option<&'a Value>,
     message: Option<&'a Value>,
+}
+
+/// The fields the built-in tags read, in `Seen` order.
+const READ: [&str; 7] = [
+    "http.response.status_code",
+    "event.duration",
+    "log.level",
+    "log.syslog.severity.code",
+    "event.dataset",
+    "event.category",
+    "message",
+];
+
+/// Where each of `READ` is in a field list (the last write, as everywhere an event is read);
+/// `u32::MAX` when absent.
+type Slots = [u32; 7];
+
+fn slots(fields: &[(crate::event::FieldName, Value)]) -> Slots {
+    let mut slots = [u32::MAX; 7];
+    for (i, (name, _)) in fields.iter().enumerate() {
+        if let Some(k) = READ.iter().position(|r| *r == name.as_ref()) {
+            slots[k] = u32::try_from(i).unwrap_or(u32::MAX);
+        }
+    }
+    slots
+}
+
+thread_local! {
+    /// Slots per event shape (see `event::shape`): the names are compared once per shape.
+    static SLOTS: std::cell::RefCell<ShapeCache<Slots>> =
+        std::cell::RefCell::new(ShapeCache::new(512));
+}
+
+fn seen(event: &Event) -> Seen<'_> {
+    let fields = &event.fields;
+    let slots = match shape::hash(fields, 0x7a6) {
+        Some(key) => SLOTS.with(|cache| {
+            *cache
+                .borrow_mut()
+                .get_or_insert_with(key, fields, || slots(fields))
+        }),
+        _ => slots(fields),
+    };
+    let at = |k: usize| {
+        usize::try_from(slots[k])
+            .ok()
+            .and_then(|i| fields.get(i))
+            .map(|(_, v)| v)
+    };
+    Seen {
+        status: at(0),
+        duration: at(1),
+        level: at(2),
+        severity: at(3),
+        dataset: at(4),
+        category: at(5),
+        message: at(6),
+    }
 }
 
 impl Defaults {
@@ -185,22 +243,7 @@ impl Defaults {
     /// The bit set of built-in tags that apply (whether on or not, apart from the message search,
     /// which is skipped when it cannot change the answer).
     fn find(&self, event: &Event) -> u8 {
-        let mut seen = Seen::default();
-        // Later writes win, as everywhere an event is read.
-        for (name, value) in &event.fields {
-            let slot = match name.as_ref() {
-                "http.response.status_code" => &mut seen.status,
-                "event.duration" => &mut seen.duration,
-                "log.level" => &mut seen.level,
-                "log.syslog.severity.code" => &mut seen.severity,
-                "event.dataset" => &mut seen.dataset,
-                "event.category" => &mut seen.category,
-                "message" => &mut seen.message,
-                _ => continue,
-            };
-            *slot = Some(value);
-        }
-
+        let seen = seen(event);
         let mut found = 0;
         match seen.status.and_then(|v| int_value(event, v)) {
             Some(401 | 403) => found |= CLIENT_ERROR | AUTHENTICATION,

@@ -40,7 +40,7 @@ pub(super) fn ndjson_writer(
         target.flush().map_err(err)?;
         if sync_each {
             if let Some(f) = &file {
-                f.sync_data().map_err(err)?;
+                sync(f).map_err(err)?;
             }
         }
         for b in group {
@@ -49,9 +49,18 @@ pub(super) fn ndjson_writer(
     }
     target.flush().map_err(err)?;
     if let Some(f) = &file {
-        f.sync_data().map_err(err)?;
+        sync(f).map_err(err)?;
     }
     Ok(())
+}
+
+/// Syncs the output to disk; a target that cannot be synced (`/dev/null`, a pipe, a terminal:
+/// `EINVAL`) has nothing to lose on a crash and is not an error.
+fn sync(f: &File) -> std::io::Result<()> {
+    match f.sync_data() {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+        r => r,
+    }
 }
 
 /// `--dry-run`: keeps the first documents and acknowledges everything.

@@ -207,8 +207,12 @@ impl LineBatcher {
             self.cut = false;
             rest = &rest[i + 1..];
             if self.batch.len() >= self.batch_events {
-                let full =
-                    std::mem::replace(&mut self.batch, new_batch(&self.stream, self.batch_events));
+                let mut next = new_batch(&self.stream, self.batch_events);
+                // The next batch will hold about as many bytes as this one: reserved once
+                // instead of grown by doubling.
+                next.data
+                    .reserve(self.batch.data.len() + self.batch.data.len() / 8);
+                let full = std::mem::replace(&mut self.batch, next);
                 if !emit(full) {
                     return false;
                 }
