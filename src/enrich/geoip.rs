@@ -195,9 +195,9 @@ struct Target {
 struct Generation {
     city: Option<Arc<Db>>,
     asn: Option<Arc<Db>>,
-    cache: Option<Cache<Arc<Geo>>>,
-    /// The answer for an address no database knows, shared instead of allocated.
-    nothing: Arc<Geo>,
+    /// `None` for an address no database knows: nothing to count references of (an answer
+    /// shared by every thread would have its count bounce between cores on every event).
+    cache: Option<Cache<Option<Arc<Geo>>>>,
     /// A lookup failed (damaged record) and was reported; later failures are not, so a bad
     /// database cannot flood the log.
     failure_reported: AtomicBool,
@@ -209,14 +209,13 @@ impl Generation {
             city,
             asn,
             cache: Cache::new(cache_size),
-            nothing: Arc::new(Geo::default()),
             failure_reported: AtomicBool::new(false),
         }
     }
 
     /// What is known about `ip` (an address [`ranges::lookup_address`] let through).
     #[inline]
-    fn resolve(&self, ip: IpAddr) -> Arc<Geo> {
+    fn resolve(&self, ip: IpAddr) -> Option<Arc<Geo>> {
         let key = match ip {
             IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
             IpAddr::V6(v6) => u128::from(v6),
@@ -233,7 +232,7 @@ impl Generation {
         geo
     }
 
-    fn lookup(&self, ip: IpAddr) -> Arc<Geo> {
+    fn lookup(&self, ip: IpAddr) -> Option<Arc<Geo>> {
         let mut values = Vec::new();
         for db in [&self.city, &self.asn].into_iter().flatten() {
             if let Err(e) = db.lookup_into(ip, &mut values) {
@@ -246,11 +245,7 @@ impl Generation {
                 }
             }
         }
-        if values.is_empty() {
-            self.nothing.clone()
-        } else {
-            Arc::new(Geo { values })
-        }
+        (!values.is_empty()).then(|| Arc::new(Geo { values }))
     }
 }
 
@@ -421,7 +416,9 @@ impl GeoipEnricher {
                 continue;
             };
             let generation = generation.get_or_insert_with(|| self.shared.current.load());
-            let geo = generation.resolve(ip);
+            let Some(geo) = generation.resolve(ip) else {
+                continue;
+            };
             event.fields.reserve(geo.values.len());
             for (slot, value) in &geo.values {
                 event.push(target.names[*slot as usize], value.clone());

@@ -42,20 +42,20 @@ impl Chain {
         let file_path = stream.file_path.as_ref();
         // Context fields first: they survive a parse failure.
         let dataset = match &self.dataset {
-            Some(d) => Value::Str(Text::Shared(d.clone())),
+            Some(d) => Value::Str(Text::Shared(thread_copy(d))),
             None => Value::Str(Text::Static(self.parser.dataset())),
         };
         event.push("event.dataset", dataset);
         event.push(
             "host.name",
-            Value::Str(Text::Shared(self.host_name.clone())),
+            Value::Str(Text::Shared(thread_copy(&self.host_name))),
         );
         if let Some(path) = file_path {
-            event.push("log.file.path", Value::Str(Text::Shared(path.clone())));
+            event.push("log.file.path", Value::Str(Text::Shared(thread_copy(path))));
             event.push("log.offset", Value::Int(event.origin.offset as i64));
         }
         for (name, value) in &stream.fields {
-            event.push(*name, Value::Str(Text::Shared(value.clone())));
+            event.push(*name, Value::Str(Text::Shared(thread_copy(value))));
         }
         if let Some(meta) = meta {
             if let Some(stream) = meta.stream {
@@ -162,6 +162,34 @@ impl Chain {
 /// doubles, one too large some memory for the batch's lifetime. Shared by all workers: it is a
 /// hint, any recent value will do.
 static ENCODED_PER_INPUT_X16: AtomicUsize = AtomicUsize::new(64);
+
+/// This thread's own copy of a text every event of a stream carries (host name, file path).
+///
+/// Every event holds a reference to such a text and drops it after encoding; with one `Arc`
+/// shared by all workers, each of those two reference-count updates would move the count's
+/// cache line between cores, on every event. A copy per thread keeps the updates local. The
+/// original is kept alongside, so its address cannot be reused for another text while the
+/// copy is cached.
+fn thread_copy(shared: &Arc<str>) -> Arc<str> {
+    /// Streams a thread keeps copies for; past this (many files in turn) it starts over.
+    const MAX: usize = 64;
+    type Copies = Vec<(Arc<str>, Arc<str>)>;
+    thread_local! {
+        static COPIES: std::cell::RefCell<Copies> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    COPIES.with(|copies| {
+        let mut copies = copies.borrow_mut();
+        if let Some((_, copy)) = copies.iter().find(|(orig, _)| Arc::ptr_eq(orig, shared)) {
+            return copy.clone();
+        }
+        if copies.len() >= MAX {
+            copies.clear();
+        }
+        let copy: Arc<str> = Arc::from(&**shared);
+        copies.push((shared.clone(), copy.clone()));
+        copy
+    })
+}
 
 /// A caller's look at each event of [`Chain::process_with`], on the worker thread.
 pub trait EventHook {
