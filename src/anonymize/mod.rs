@@ -856,9 +856,15 @@ impl Container {
         }
         let b = raw.as_bytes();
         let inside = self.start <= start && end <= self.end && start <= end;
-        let edges = (start == self.start || is_delimiter(b[start - 1]))
-            && (end == self.end || is_delimiter(b[end]));
-        if !inside || !edges {
+        if !inside {
+            return None;
+        }
+        // Inside the container, a span that does not start (end) where it does has a byte
+        // before (after) it in the line.
+        let delimiter_at = |i: usize| b.get(i).is_some_and(|&c| is_delimiter(c));
+        let edges = (start == self.start || start.checked_sub(1).is_some_and(delimiter_at))
+            && (end == self.end || delimiter_at(end));
+        if !edges {
             return None;
         }
         let (rs, re) = (start - self.start, end - self.start);
