@@ -568,15 +568,11 @@ impl AnonymizeStage {
             if orig == anon || known.iter().any(|k| k.ip == Some(orig)) {
                 continue;
             }
-            let mut buf = InlineWriter::default();
-            let _ = std::fmt::Write::write_fmt(&mut buf, format_args!("{orig}"));
-            if let Some(text) = KnownText::inline(buf.as_str()) {
-                known.push(Known {
-                    text,
-                    repl: Repl::Ip(anon),
-                    ip: Some(orig),
-                });
-            }
+            known.push(Known {
+                text: redact::ip_known_text(orig),
+                repl: Repl::Ip(anon),
+                ip: Some(orig),
+            });
         }
     }
 
@@ -596,6 +592,11 @@ impl AnonymizeStage {
                 *a = out;
             }
             Value::Str(t) => {
+                // A span of the line is recorded by reference, anything else copied.
+                let in_line: Option<&'r str> = match t {
+                    Text::Span { start, end } => raw.get(*start as usize..*end as usize),
+                    _ => None,
+                };
                 let text = text_of(raw, t).trim();
                 if text.is_empty() {
                     return;
@@ -607,7 +608,11 @@ impl AnonymizeStage {
                         return;
                     }
                     if !known.iter().any(|k| k.ip == Some(a)) {
-                        if let Some(kt) = KnownText::inline(text) {
+                        let kt = match in_line {
+                            Some(s) => Some(KnownText::Raw(s.trim())),
+                            None => KnownText::inline(text),
+                        };
+                        if let Some(kt) = kt {
                             known.push(Known {
                                 text: kt,
                                 repl: Repl::Ip(out),
@@ -968,39 +973,6 @@ fn text_of<'a>(raw: &'a str, t: &'a Text) -> &'a str {
         Text::Owned(s) => s,
         Text::Static(s) => s,
         Text::Shared(s) => s,
-    }
-}
-
-/// A `fmt::Write` into a stack buffer, for an address's text (at most 45 bytes).
-struct InlineWriter {
-    buf: [u8; 64],
-    len: usize,
-}
-
-impl Default for InlineWriter {
-    fn default() -> InlineWriter {
-        InlineWriter {
-            buf: [0; 64],
-            len: 0,
-        }
-    }
-}
-
-impl InlineWriter {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
-    }
-}
-
-impl std::fmt::Write for InlineWriter {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(std::fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
     }
 }
 
