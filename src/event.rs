@@ -186,6 +186,8 @@ pub const INVALID_UTF8_TAG: &str = "_invalid_utf8";
 pub const TRUNCATED_TAG: &str = "_truncated";
 /// Tag of container-log lines that were not in the configured envelope (kept whole).
 pub const ENVELOPE_FAILURE_TAG: &str = "_envelope_failure";
+/// Tag of records a stage failed on (a logpipe bug), indexed with their line and context only.
+pub const PROCESSING_FAILURE_TAG: &str = "_processing_failure";
 /// Tag of events without a usable timestamp of their own, stamped with the ingest time.
 pub const TIMESTAMP_FALLBACK_TAG: &str = "_timestamp_fallback";
 

@@ -36,6 +36,8 @@ pub struct Counters {
     pub dlq_bytes: AtomicU64,
     /// Indices deleted for being past `retention_days` (by logpipe, where there is no ILM).
     pub retention_indices_deleted: AtomicU64,
+    /// Records a stage panicked on (logpipe bugs), indexed as `_processing_failure`.
+    pub stage_panics: AtomicU64,
 }
 
 pub static COUNTERS: Counters = Counters {
@@ -58,6 +60,7 @@ pub static COUNTERS: Counters = Counters {
     syslog_tls_handshake_failures: AtomicU64::new(0),
     dlq_bytes: AtomicU64::new(0),
     retention_indices_deleted: AtomicU64::new(0),
+    stage_panics: AtomicU64::new(0),
 };
 
 pub fn add(counter: &AtomicU64, n: u64) {
@@ -68,6 +71,17 @@ pub fn add(counter: &AtomicU64, n: u64) {
 
 pub fn get(counter: &AtomicU64) -> u64 {
     counter.load(Ordering::Relaxed)
+}
+
+/// A stage panicked on a record (a bug); the record is indexed as `_processing_failure`.
+/// Reported at most once per ten seconds, so that input which trips a bug on every
+/// line cannot flood the log; the counter has them all.
+pub fn stage_panicked(stage: &str, dataset: &str, offset: u64) {
+    static LIMIT: RateLimit = RateLimit::new(10_000);
+    let total = COUNTERS.stage_panics.fetch_add(1, Ordering::Relaxed) + 1;
+    if LIMIT.allow() {
+        tracing::error!(target: "logpipe::pipeline", stage, dataset, offset, total, "a stage failed on a record (a bug); it is indexed with the _processing_failure tag");
+    }
 }
 
 /// A file input started reading a file.

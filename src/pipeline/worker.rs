@@ -3,13 +3,15 @@
 //! a batch enters as raw bytes and leaves as encoded output items.
 
 use std::borrow::Cow;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::anonymize::AnonymizeStage;
 use crate::enrich::EnrichStage;
 use crate::event::{
-    Event, RecordOrigin, Text, Timestamp, Value, ENVELOPE_FAILURE_TAG, TIMESTAMP_FALLBACK_TAG,
+    Event, RecordOrigin, Text, Timestamp, Value, ENVELOPE_FAILURE_TAG, INVALID_UTF8_TAG,
+    PROCESSING_FAILURE_TAG, TIMESTAMP_FALLBACK_TAG, TRUNCATED_TAG,
 };
 use crate::output::Encoder;
 use crate::parse::decode::{decode, Decoded};
@@ -31,16 +33,90 @@ pub struct Chain {
     pub encoder: Arc<dyn Encoder>,
 }
 
+/// Tags set before the stages run (by decode and the input's envelope); a record that fails
+/// in a stage keeps them.
+const DECODE_TAGS: &[&str] = &[INVALID_UTF8_TAG, TRUNCATED_TAG, ENVELOPE_FAILURE_TAG];
+
+/// The stage an event is in, for the report when one panics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Parse,
+    Enrich,
+    Anonymize,
+    Tag,
+    Encode,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::Parse => "parse",
+            Step::Enrich => "enrich",
+            Step::Anonymize => "anonymize",
+            Step::Tag => "tag",
+            Step::Encode => "encode",
+        }
+    }
+}
+
 impl Chain {
     /// Runs one decoded event through the stages after decode.
+    ///
+    /// A stage that panics (a bug, never the input's fault) costs only this event its
+    /// processing, not the batch, the worker thread or the process: the event is replaced by
+    /// [`Chain::fallback_event`], which keeps its line and says what happened.
     pub fn process_event(
         &self,
         event: &mut Event,
         stream: &StreamContext,
         meta: Option<&RecordMeta>,
     ) -> Verdict {
+        let mut step = Step::Parse;
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.run_stages(event, stream, meta, &mut step)
+        }));
+        match outcome {
+            Ok(verdict) => verdict,
+            Err(_) => {
+                *event = self.fallback_event(event, stream, meta, step, &|e: &mut Event| {
+                    self.anonymize.apply(e)
+                });
+                Verdict::Keep
+            }
+        }
+    }
+
+    fn run_stages(
+        &self,
+        event: &mut Event,
+        stream: &StreamContext,
+        meta: Option<&RecordMeta>,
+        step: &mut Step,
+    ) -> Verdict {
+        self.push_context(event, stream, meta);
+        if let Err(e) = self.parser.parse(event) {
+            event.mark_parse_failure(e.0);
+        }
+        if event.timestamp.is_none() {
+            // The runtime's receive time is a real event time, unlike the ingest time.
+            event.timestamp = meta.and_then(|m| m.time);
+        }
+        if event.timestamp.is_none() {
+            event.timestamp = Some(Timestamp::now());
+            event.add_tag(TIMESTAMP_FALLBACK_TAG);
+        }
+        *step = Step::Enrich;
+        self.enrich.apply(event);
+        *step = Step::Anonymize;
+        self.anonymize.apply(event);
+        *step = Step::Tag;
+        self.tag.apply(event)
+    }
+
+    /// Fields every event of the stream carries, set before parsing: they survive a parse
+    /// failure.
+    fn push_context(&self, event: &mut Event, stream: &StreamContext, meta: Option<&RecordMeta>) {
         let file_path = stream.file_path.as_ref();
-        // Context fields first: they survive a parse failure.
         let dataset = match &self.dataset {
             Some(d) => Value::Str(Text::Shared(thread_copy(d))),
             None => Value::Str(Text::Static(self.parser.dataset())),
@@ -65,20 +141,65 @@ impl Chain {
                 event.add_tag(ENVELOPE_FAILURE_TAG);
             }
         }
-        if let Err(e) = self.parser.parse(event) {
-            event.mark_parse_failure(e.0);
+    }
+
+    /// What is indexed for a record a stage panicked on: its line in `message`, the stream's
+    /// context fields, the decode-time tags, `_processing_failure` and an `error.message` naming
+    /// the stage. The line still goes through `anonymize` (a record must not get past the
+    /// anonymizer in clear because a later stage failed); when that is the stage that fails
+    /// again, the line is withheld and only the context is indexed, which is the one place a
+    /// record's text is lost.
+    fn fallback_event(
+        &self,
+        failed: &mut Event,
+        stream: &StreamContext,
+        meta: Option<&RecordMeta>,
+        step: Step,
+        anonymize: &dyn Fn(&mut Event),
+    ) -> Event {
+        let mut event = Event::new(std::mem::take(&mut failed.raw), failed.origin);
+        for tag in &failed.tags {
+            if DECODE_TAGS.contains(&&**tag) {
+                event.add_tag(tag.clone());
+            }
         }
-        if event.timestamp.is_none() {
-            // The runtime's receive time is a real event time, unlike the ingest time.
-            event.timestamp = meta.and_then(|m| m.time);
+        telemetry::stage_panicked(step.name(), &self.parser.dataset(), event.origin.offset);
+        let context = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.push_context(&mut event, stream, meta);
+        }));
+        if context.is_err() {
+            event.fields.clear();
         }
-        if event.timestamp.is_none() {
-            event.timestamp = Some(Timestamp::now());
-            event.add_tag(TIMESTAMP_FALLBACK_TAG);
+        event.timestamp = failed
+            .timestamp
+            .or_else(|| meta.and_then(|m| m.time))
+            .or_else(|| Some(Timestamp::now()));
+        let len = event.raw.len();
+        event.push(
+            "message",
+            Value::Str(Text::Span {
+                start: 0,
+                end: len as u32,
+            }),
+        );
+        let mut reason = format!(
+            "logpipe failed on this record in its {} stage (a bug: please report it); the line \
+             is kept as it came in",
+            step.name()
+        );
+        let anonymized =
+            std::panic::catch_unwind(AssertUnwindSafe(|| anonymize(&mut event))).is_ok();
+        if !anonymized {
+            event.fields.retain(|(name, _)| name != "message");
+            reason = format!(
+                "logpipe failed on this record in its {} stage (a bug: please report it); its \
+                 text could not be anonymized and was withheld",
+                step.name()
+            );
         }
-        self.enrich.apply(event);
-        self.anonymize.apply(event);
-        self.tag.apply(event)
+        event.push("error.message", Value::Str(Text::Owned(reason.into())));
+        event.add_tag(PROCESSING_FAILURE_TAG);
+        event
     }
 
     /// Decodes, processes and encodes a whole batch.
@@ -132,7 +253,30 @@ impl Chain {
                 stats.parse_failures += 1;
             }
             let start = buf.len();
-            self.encoder.encode(&event, &mut buf);
+            let encoded = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                self.encoder.encode(&event, &mut buf);
+            }));
+            if encoded.is_err() {
+                // The event got through the anonymizer, so its fields may be kept; only the
+                // document writer failed on them. The fallback has a line and context only.
+                buf.truncate(start);
+                let mut failed = event;
+                event = self.fallback_event(
+                    &mut failed,
+                    &stream,
+                    rec.meta.as_deref(),
+                    Step::Encode,
+                    &|e: &mut Event| self.anonymize.apply(e),
+                );
+                let again = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    self.encoder.encode(&event, &mut buf);
+                }));
+                if again.is_err() {
+                    buf.truncate(start);
+                    stats.dropped += 1;
+                    continue;
+                }
+            }
             hook.encoded(&event, &buf[start..]);
             items.push(start..buf.len());
             stats.events += 1;
@@ -239,4 +383,139 @@ pub fn local_host_name() -> Cow<'static, str> {
         }
     }
     Cow::Borrowed("localhost")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::PipelineConfig;
+    use crate::output::NdjsonEncoder;
+    use crate::parse::ParseError;
+    use crate::pipeline::ack::BatchAck;
+    use crate::pipeline::build_chains;
+
+    /// A parser with a bug: it panics on lines containing `boom` and reads the others as one
+    /// field.
+    #[derive(Debug)]
+    struct Buggy;
+
+    impl Parser for Buggy {
+        fn dataset(&self) -> &'static str {
+            "buggy.log"
+        }
+
+        fn parse(&self, event: &mut Event) -> Result<(), ParseError> {
+            if event.raw.contains("boom") {
+                let words: Vec<&str> = event.raw.split(' ').collect();
+                // Out of bounds: the kind of slip a parser makes on input it did not expect.
+                let _ = words[words.len()];
+            }
+            let len = event.raw.len() as u32;
+            event.push("message", Value::Str(Text::Span { start: 0, end: len }));
+            Ok(())
+        }
+    }
+
+    fn chain(anonymize: &str) -> Chain {
+        let toml = format!(
+            "[[inputs]]\ntype = \"stdin\"\nparser = \"json\"\n\n{anonymize}\n[output.stdout]\n"
+        );
+        let config = match PipelineConfig::from_str(Path::new("t.toml"), &toml) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let encoder: Arc<dyn Encoder> = Arc::new(NdjsonEncoder::default());
+        let mut chains = match build_chains(&config, &encoder) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let mut chain = chains.remove(0);
+        chain.parser = Arc::new(Buggy);
+        chain
+    }
+
+    fn batch(lines: &[&str]) -> RawBatch {
+        let stream = Arc::new(StreamContext {
+            input_index: 0,
+            stream_key: 7,
+            file_path: Some(Arc::from("/var/log/app.log")),
+            fields: Vec::new(),
+        });
+        let mut b = RawBatch::new(stream, BatchAck::untracked());
+        let mut offset = 0;
+        for line in lines {
+            let end = offset + line.len() as u64 + 1;
+            b.push(line.as_bytes(), offset, end, false);
+            offset = end;
+        }
+        b
+    }
+
+    fn documents(encoded: &EncodedBatch) -> Vec<serde_json::Value> {
+        encoded
+            .items
+            .iter()
+            .map(|r| match serde_json::from_slice(&encoded.buf[r.clone()]) {
+                Ok(v) => v,
+                Err(e) => panic!("{e}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_stage_panic_costs_one_record_its_processing_not_the_batch() {
+        let chain = chain("[anonymize]\nip = { mode = \"truncate\" }\n");
+        let encoded = chain.process(batch(&[
+            "first 198.51.100.7",
+            "boom from 203.0.113.9",
+            "third",
+        ]));
+        let docs = documents(&encoded);
+        assert_eq!(docs.len(), 3, "every record is indexed: {docs:?}");
+        assert_eq!(docs[0]["message"], "first 198.51.100.0");
+        assert_eq!(docs[2]["message"], "third");
+        let failed = &docs[1];
+        assert_eq!(failed["tags"], serde_json::json!([PROCESSING_FAILURE_TAG]));
+        // Still anonymized, with its context.
+        assert_eq!(failed["message"], "boom from 203.0.113.0");
+        assert_eq!(failed["log"]["offset"], 19);
+        assert_eq!(failed["log"]["file"]["path"], "/var/log/app.log");
+        assert_eq!(failed["event"]["dataset"], "buggy.log");
+        let reason = failed["error"]["message"].as_str().unwrap_or_default();
+        assert!(reason.contains("parse stage"), "{reason}");
+        assert!(failed["@timestamp"].is_string());
+        assert!(telemetry::get(&COUNTERS.stage_panics) >= 1);
+    }
+
+    #[test]
+    fn a_line_that_cannot_be_anonymized_is_withheld() {
+        let chain = chain("");
+        let stream = StreamContext {
+            input_index: 0,
+            stream_key: 7,
+            file_path: None,
+            fields: Vec::new(),
+        };
+        let mut failed = Event::new("secret=hunter2 boom".into(), RecordOrigin::default());
+        failed.add_tag(TRUNCATED_TAG);
+        failed.add_tag("half-done");
+        let event = chain.fallback_event(&mut failed, &stream, None, Step::Anonymize, &|_| {
+            panic!("the anonymizer's bug")
+        });
+        assert!(event.get("message").is_none());
+        let mut out = Vec::new();
+        chain.encoder.encode(&event, &mut out);
+        let text = String::from_utf8_lossy(&out);
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("withheld"), "{text}");
+        assert_eq!(
+            event.tags,
+            vec![
+                std::borrow::Cow::Borrowed(TRUNCATED_TAG),
+                std::borrow::Cow::Borrowed(PROCESSING_FAILURE_TAG)
+            ]
+        );
+    }
 }
