@@ -4,6 +4,7 @@
 #                               + `logpipe reprocess` of the same log gzip-compressed, 1 and 2 threads
 #   scripts/bench.sh --peers    also rsyslog and syslog-ng on the same input (installs them with apt-get)
 # LINES=N sets the size of the generated NGINX log (default 1,000,000).
+# ONLY=reprocess (or parsers, e2e) runs that section alone; RUNS=N repeats each reprocess run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -14,13 +15,19 @@ mkdir -p "$work"
 echo "== machine"
 echo "cores: $(nproc)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 
+only=${ONLY:-}
+want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
+
+if want parsers; then
 echo "== parser benches (criterion, one thread)"
 cargo bench --bench parsers -- --warm-up-time 1 --measurement-time 3 2>&1 | grep -E "^[a-z_]+/|thrpt:" || true
+fi
 
-echo "== end to end: $lines generated NGINX lines, stdin -> parse -> NDJSON file"
 input="$work/access-$lines.log"
 [ -s "$input" ] || python3 ../shared/bench/gen_nginx.py "$lines" 42 > "$input"
 cargo build --release --quiet
+if want e2e; then
+echo "== end to end: $lines generated NGINX lines, stdin -> parse -> NDJSON file"
 cat > "$work/stdin-to-file.toml" <<TOML
 [[inputs]]
 type = "stdin"
@@ -41,7 +48,9 @@ for workers in 1 2; do
   rate=$(python3 -c "print(f'{$got/($end-$start):,.0f}')")
   echo "workers=$workers lines=$got lines/s=$rate  $(tail -n1 "$work/time.txt")"
 done
+fi
 
+if want reprocess; then
 echo "== reprocess: $lines generated NGINX lines (.gz) -> parse (+ GeoIP, anonymization) -> NDJSON file"
 # The same generated log, gzip-compressed; `logpipe reprocess` decompresses it on one thread and
 # parses on the rayon pool (--threads). Each run starts with an empty data dir (no journal) and
@@ -97,6 +106,7 @@ for variant in $variants; do
   done
 done
 rm -f "$out_dir/rp-out.ndjson"
+fi
 
 if [ "${1:-}" = "--peers" ]; then
   echo "== peers (same input)"
