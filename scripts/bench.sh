@@ -93,13 +93,17 @@ for variant in $variants; do
     rates=()
     for run in $(seq "$runs"); do
       rm -rf "$work/rp-data" "$out_dir/rp-out.ndjson"
+      steal_before=$(awk '/^cpu /{print $9; exit}' /proc/stat)
       /usr/bin/time -f "%e s wall, %U s user, %S s sys, %M KiB peak RSS" \
         target/release/logpipe --data-dir "$work/rp-data" reprocess -c "$work/reprocess-$variant.toml" "$gz" \
           --output file --output-path "$out_dir/rp-out.ndjson" --threads "$threads" --progress never \
           --summary-json "$work/rp-summary.json" > /dev/null 2> "$work/time.txt" || { cat "$work/time.txt"; exit 1; }
       rate=$(python3 -c "import json; s=json.load(open('$work/rp-summary.json')); print(round(s['events_per_sec']))")
       rates+=("$rate")
-      echo "reprocess $variant threads=$threads run $run: $(printf "%'d" "$rate") lines/s  $(tail -n1 "$work/time.txt")"
+      # CPU time the hypervisor gave to other guests during the run (both cores), in seconds:
+      # on a shared VM the main reason one run differs from the next.
+      steal=$(awk -v b="$steal_before" -v hz="$(getconf CLK_TCK)" '/^cpu /{printf "%.2f", ($9-b)/hz; exit}' /proc/stat)
+      echo "reprocess $variant threads=$threads run $run: $(printf "%'d" "$rate") lines/s  $(tail -n1 "$work/time.txt"), ${steal} s stolen"
     done
     median=$(printf '%s\n' "${rates[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
     echo "reprocess $variant threads=$threads: median $(printf "%'d" "$median") lines/s"

@@ -163,7 +163,7 @@ impl Chain {
                 event.add_tag(tag.clone());
             }
         }
-        telemetry::stage_panicked(step.name(), &self.parser.dataset(), event.origin.offset);
+        telemetry::stage_panicked(step.name(), self.parser.dataset(), event.origin.offset);
         let context = std::panic::catch_unwind(AssertUnwindSafe(|| {
             self.push_context(&mut event, stream, meta);
         }));
