@@ -61,7 +61,8 @@ pub fn expand_str(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
         } else if let Some(body) = after.strip_prefix('{') {
             let end = body
                 .find('}')
-                .ok_or_else(|| format!("unclosed `${{` in \"{s}\""))?;
+                // The string itself is not quoted: it may be a secret written in the file.
+                .ok_or_else(|| "unclosed `${`: write `${NAME}`, or `$$` for a `$`".to_string())?;
             let inner = &body[..end];
             let (name, default) = match inner.find(":-") {
                 Some(j) => (&inner[..j], Some(&inner[j + 2..])),
@@ -69,7 +70,7 @@ pub fn expand_str(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
             };
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(format!(
-                    "invalid variable name `{name}` in \"{s}\": use letters, digits and `_`"
+                    "invalid variable name in `${{...}}`: use letters, digits and `_`"
                 ));
             }
             match (lookup(name).filter(|v| !v.is_empty() || default.is_none()), default) {
