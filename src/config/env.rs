@@ -69,9 +69,9 @@ pub fn expand_str(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
                 None => (inner, None),
             };
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return Err(format!(
-                    "invalid variable name in `${{...}}`: use letters, digits and `_`"
-                ));
+                return Err(
+                    "invalid variable name in `${...}`: use letters, digits and `_`".to_string(),
+                );
             }
             match (lookup(name).filter(|v| !v.is_empty() || default.is_none()), default) {
                 (Some(v), _) => out.push_str(&v),
