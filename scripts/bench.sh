@@ -114,9 +114,47 @@ fi
 
 if [ "${1:-}" = "--peers" ]; then
   echo "== peers (same input)"
-  if ! command -v rsyslogd >/dev/null || ! command -v syslog-ng >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq rsyslog liblognorm5 rsyslog-mmnormalize syslog-ng-core syslog-ng-scl syslog-ng-mod-json >/dev/null
-  fi
+  # Debian 12: mmnormalize ships in `rsyslog`, format-json in `syslog-ng-core`. The two
+  # packages conflict (each is the system log daemon), so each is installed in turn, which
+  # removes the other.
+  apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }
+  apt-get update -qq
+  command -v bc >/dev/null || apt_install bc
+  command -v rsyslogd >/dev/null || apt_install rsyslog
   bash ../shared/bench/run_rsyslog.sh "$input" "$work/rsyslog" || true
+  command -v syslog-ng >/dev/null || apt_install syslog-ng-core syslog-ng-scl
   bash ../shared/bench/run_syslog_ng.sh "$input" "$work/syslog-ng" || true
+  # logpipe measured the way the peer runners measure themselves: tail the same file from its
+  # start, write one JSON document per line, time until the output has every line.
+  for workers in 1 2; do
+    lp="$work/logpipe-peer"; rm -rf "$lp"; mkdir -p "$lp"
+    cat > "$lp/p.toml" <<TOML
+[pipeline]
+workers = $workers
+
+[[inputs]]
+type = "file"
+paths = ["$input"]
+parser = "nginx_access"
+start_at = "beginning"
+
+[output.file]
+path = "$lp/out.ndjson"
+TOML
+    n=$(wc -l < "$input")
+    start=$(date +%s.%N)
+    target/release/logpipe --data-dir "$lp/data" run -c "$lp/p.toml" > "$lp/log.txt" 2>&1 &
+    pid=$!
+    while :; do
+      got=$( [ -f "$lp/out.ndjson" ] && wc -l < "$lp/out.ndjson" || echo 0)
+      [ "$got" -ge "$n" ] && break
+      kill -0 $pid 2>/dev/null || { echo "logpipe exited early"; cat "$lp/log.txt"; break; }
+      sleep 0.1
+    done
+    end=$(date +%s.%N)
+    cpu=$(awk '{print ($14+$15)/100}' /proc/$pid/stat)
+    rss=$(awk '/VmHWM/{printf "%.0f", $2/1024}' /proc/$pid/status)
+    kill $pid; wait $pid 2>/dev/null || true
+    echo "logpipe workers=$workers lines=$n wall_s=$(echo "$end - $start" | bc) cpu_s=$cpu peak_rss_mib=$rss"
+  done
 fi
