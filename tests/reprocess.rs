@@ -595,3 +595,41 @@ fn reprocess_after_live_tailing_finds_everything_present() {
     assert_eq!(count(&pattern), 300);
     case.cleanup();
 }
+
+/// Two different archives that begin with the same KiB, reprocessed by separate runs, share a
+/// stream key (the second is taken for the first, grown). Their records at the same offsets
+/// differ, so they must still be indexed: only a record identical to one already indexed at the
+/// same offset is "already present".
+#[test]
+fn files_that_only_begin_alike_lose_nothing_across_runs() {
+    let case = Case::new("lookalike");
+    let logs = case.logs();
+    // The same first twenty lines (over a KiB), then different lines.
+    let common = nginx_lines(0, 20, 1);
+    assert!(common.len() > 1024);
+    let a = format!("{common}{}", nginx_lines(100, 160, 1));
+    let b = format!("{common}{}", nginx_lines(500, 580, 1));
+    std::fs::write(logs.join("access.log.a"), &a).unwrap();
+    std::fs::write(logs.join("access.log.b"), &b).unwrap();
+    let cfg = case.pipeline("");
+    let pattern = format!("{}-*", case.prefix);
+
+    let first = case.summary_path("first");
+    let path_a = logs.join("access.log.a");
+    let o = case.reprocess(&cfg, &[path_a.to_str().unwrap(), "--summary-json", &first]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(read_json(&first)["totals"]["indexed"], 80);
+
+    let second = case.summary_path("second");
+    let path_b = logs.join("access.log.b");
+    let o = case.reprocess(&cfg, &[path_b.to_str().unwrap(), "--summary-json", &second]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = read_json(&second);
+    assert_eq!(s["file_reports"][0]["stream_key_from"], "journal", "{s}");
+    // The twenty common lines are the same records at the same offsets; the 80 others are new.
+    assert_eq!(s["totals"]["already_present"], 20, "{s}");
+    assert_eq!(s["totals"]["indexed"], 80, "{s}");
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(count(&pattern), 160);
+    case.cleanup();
+}

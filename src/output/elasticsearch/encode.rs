@@ -293,13 +293,18 @@ fn push_digits(out: &mut Vec<u8>, mut v: u32, width: usize) {
     out.extend_from_slice(&buf[from..]);
 }
 
-/// The document id of a record: xxh3-128 of its stream key and offset, base64url without
-/// padding. The same record always gets the same id, so a replay meets `409` instead of
-/// indexing a duplicate.
-pub fn document_id(origin: RecordOrigin) -> [u8; ID_LEN] {
-    let mut input = [0u8; 16];
+/// The document id of a record: xxh3-128 of its stream key, its offset and a hash of its
+/// bytes, base64url without padding. The same record always gets the same id, so a replay
+/// meets `409` instead of indexing a duplicate. The bytes are part of it so that two different
+/// records can never share an id, even where two streams were given one key (files that
+/// begin alike, reprocessed in different runs, share their content key): a different line at
+/// the same offset is indexed, not reported as already present. Records are read the same way
+/// on every run (live or reprocessed), so their bytes, and ids, repeat.
+pub fn document_id(origin: RecordOrigin, record: &[u8]) -> [u8; ID_LEN] {
+    let mut input = [0u8; 24];
     input[..8].copy_from_slice(&origin.stream_key.to_le_bytes());
-    input[8..].copy_from_slice(&origin.offset.to_le_bytes());
+    input[8..16].copy_from_slice(&origin.offset.to_le_bytes());
+    input[16..].copy_from_slice(&xxhash_rust::xxh3::xxh3_64(record).to_le_bytes());
     let hash = xxhash_rust::xxh3::xxh3_128(&input).to_le_bytes();
     let mut out = [0u8; ID_LEN];
     // 16 bytes always encode to exactly 22 characters, so this cannot fail.
@@ -349,7 +354,7 @@ impl Encoder for BulkEncoder {
         out.extend_from_slice(b"{\"create\":{\"_index\":\"");
         self.template_for(event).write_name(event, out);
         out.extend_from_slice(b"\",\"_id\":\"");
-        out.extend_from_slice(&document_id(event.origin));
+        out.extend_from_slice(&document_id(event.origin, event.raw.as_bytes()));
         out.extend_from_slice(b"\"}}\n");
         write_document(event, self.options, out);
         out.push(b'\n');
@@ -451,8 +456,10 @@ mod tests {
             stream_key: k,
             offset: off,
         };
-        let a = document_id(o(1, 100));
-        assert_eq!(a, document_id(o(1, 100)));
+        let a = document_id(o(1, 100), b"line");
+        assert_eq!(a, document_id(o(1, 100), b"line"));
+        // Another record at the same place of a stream with the same key is another document.
+        assert_ne!(a, document_id(o(1, 100), b"other line"));
         assert_eq!(a.len(), 22);
         assert!(a
             .iter()
@@ -460,11 +467,11 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for k in 0..50u64 {
             for off in 0..200u64 {
-                assert!(seen.insert(document_id(o(k, off * 97))));
+                assert!(seen.insert(document_id(o(k, off * 97), b"x")));
             }
         }
         // Swapping key and offset gives another id.
-        assert_ne!(document_id(o(1, 2)), document_id(o(2, 1)));
+        assert_ne!(document_id(o(1, 2), b"x"), document_id(o(2, 1), b"x"));
     }
 
     #[test]
@@ -483,7 +490,7 @@ mod tests {
         assert_eq!(lines.len(), 2);
         let action: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
         assert_eq!(action["create"]["_index"], "logs-app_x-2024.03.05");
-        let id = std::str::from_utf8(&document_id(e.origin))
+        let id = std::str::from_utf8(&document_id(e.origin, e.raw.as_bytes()))
             .unwrap()
             .to_string();
         assert_eq!(action["create"]["_id"], id.as_str());
