@@ -183,8 +183,8 @@ impl Chain {
             }),
         );
         let mut reason = format!(
-            "logpipe failed on this record in its {} stage (a bug: please report it); the line \
-             is kept as it came in",
+            "logpipe failed on this record in its {} stage (a bug: please report it); its line \
+             is kept in `message`, unparsed",
             step.name()
         );
         let anonymized =
@@ -487,6 +487,135 @@ mod tests {
         assert!(reason.contains("parse stage"), "{reason}");
         assert!(failed["@timestamp"].is_string());
         assert!(telemetry::get(&COUNTERS.stage_panics) >= 1);
+    }
+
+    /// A chain as a production pipeline would have it: the real parser, GeoIP, every
+    /// anonymization feature, the built-in tags and a few rules.
+    fn full_chain(parser: &str) -> Chain {
+        std::env::set_var("LOGPIPE_TEST_WORKER_KEY", "worker-test-key-0123456789");
+        let toml = format!(
+            r#"
+[[inputs]]
+type = "stdin"
+parser = "{parser}"
+
+[enrich.geoip]
+city_db = "geoip/test-city.mmdb"
+asn_db = "geoip/test-asn.mmdb"
+
+[anonymize]
+ip = {{ mode = "truncate" }}
+pseudonymize = {{ fields = ["user.name"], key_env = "LOGPIPE_TEST_WORKER_KEY" }}
+redact = ["password", "api_key", "token", "credit_card", "ssn", "email", "phone"]
+redact_fields = ["user_agent.original"]
+
+[[tag]]
+when = 'http.response.status_code >= 500 or log.level in ["error", "fatal"]'
+add = ["bad"]
+
+[[tag]]
+when = 'url.path =~ "^/(wp-login|xmlrpc)\.php" and not exists(user.name)'
+add = ["scanner"]
+
+[output.stdout]
+"#
+        );
+        let config = match PipelineConfig::from_str(Path::new("t.toml"), &toml) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let encoder: Arc<dyn Encoder> = Arc::new(NdjsonEncoder::default());
+        match build_chains(&config, &encoder) {
+            Ok(mut c) => c.remove(0),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Bytes that start or end what the parsers and detectors look for.
+    const SPICE: &[&str] = &[
+        "0",
+        "9",
+        "4111",
+        ".",
+        ":",
+        "::",
+        "@",
+        "%40",
+        "=",
+        "\"",
+        "\\",
+        " ",
+        "-",
+        "(",
+        ")",
+        "+1 ",
+        "/",
+        "?",
+        "&",
+        "#",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        "é",
+        "\u{1F600}",
+        "\t",
+        "\n",
+        "\r",
+        "password=",
+        "Bearer ",
+        "eyJ",
+        "://u:p@",
+        "1.2.3.4",
+        "fe80::",
+        "\u{0}",
+        "\u{7f}",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(crate::parse::test_support::proptest_config())]
+
+        /// Fixture lines of every format, cut and spiced at random places, go through the whole
+        /// chain without a stage failing on them (a failure would show as
+        /// `_processing_failure`), and each yields one document.
+        #[test]
+        fn no_stage_fails_on_mangled_real_lines(
+            file in 0usize..6,
+            line in 0usize..10_000,
+            cuts in proptest::collection::vec((0usize..2_000, 0usize..SPICE.len()), 0..8),
+            keep in 1usize..2_000,
+        ) {
+            let (parser, path) = [
+                ("nginx_access", "fixtures/nginx/access.log"),
+                ("nginx_error", "fixtures/nginx/error.log"),
+                ("json", "fixtures/app/app.json"),
+                ("postgresql", "fixtures/postgresql/postgresql.log"),
+                ("postgresql", "fixtures/postgresql/postgresql.csv"),
+                ("syslog", "fixtures/syslog/syslog.log"),
+            ][file];
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            proptest::prop_assume!(!lines.is_empty());
+            let mut bytes = lines[line % lines.len()].as_bytes().to_vec();
+            for (at, spice) in cuts {
+                let at = at % (bytes.len() + 1);
+                bytes.splice(at..at, SPICE[spice].bytes());
+            }
+            bytes.truncate(keep.max(1));
+            let chain = full_chain(parser);
+            let mut b = batch(&[]);
+            b.push(&bytes, 0, bytes.len() as u64 + 1, false);
+            let encoded = chain.process(b);
+            let out = String::from_utf8_lossy(&encoded.buf);
+            proptest::prop_assert!(
+                !out.contains(PROCESSING_FAILURE_TAG),
+                "{parser}: {:?} -> {out}",
+                String::from_utf8_lossy(&bytes)
+            );
+            let blank = bytes.iter().all(u8::is_ascii_whitespace);
+            proptest::prop_assert_eq!(encoded.items.len(), usize::from(!blank));
+        }
     }
 
     #[test]
