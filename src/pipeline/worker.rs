@@ -257,8 +257,8 @@ impl Chain {
                 self.encoder.encode(&event, &mut buf);
             }));
             if encoded.is_err() {
-                // The event got through the anonymizer, so its fields may be kept; only the
-                // document writer failed on them. The fallback has a line and context only.
+                // Only the document writer failed on this event: the fallback (its line and
+                // context, anonymized again) is written in its place.
                 buf.truncate(start);
                 let mut failed = event;
                 event = self.fallback_event(
@@ -272,6 +272,7 @@ impl Chain {
                     self.encoder.encode(&event, &mut buf);
                 }));
                 if again.is_err() {
+                    // Nothing of it can be written; counted with the events left out.
                     buf.truncate(start);
                     stats.dropped += 1;
                     continue;
