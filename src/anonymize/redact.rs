@@ -272,20 +272,18 @@ pub(crate) fn render(text: &str, found: &[Match], known: &[Known<'_>]) -> String
     out
 }
 
-/// Appends an address; IPv4 (nearly every address) without the formatting machinery, written
-/// into a stack buffer and appended once.
+/// Appends an address, written into a stack buffer without the formatting machinery.
 pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
+    let mut buf = [0u8; 45];
+    let len = write_ip(&mut buf, ip);
+    push_ascii(out, &buf[..len]);
+}
+
+/// Writes `ip` at the start of `buf` as the standard library does; returns its length.
+fn write_ip(buf: &mut [u8], ip: IpAddr) -> usize {
     match ip {
-        IpAddr::V4(v4) => {
-            let mut buf = [0u8; 15];
-            let len = write_ipv4(&mut buf, v4.octets());
-            push_ascii(out, &buf[..len]);
-        }
-        IpAddr::V6(v6) => {
-            let mut buf = [0u8; 45];
-            let len = write_ipv6(&mut buf, v6);
-            push_ascii(out, &buf[..len]);
-        }
+        IpAddr::V4(v4) => write_ipv4(buf, v4.octets()),
+        IpAddr::V6(v6) => write_ipv6(buf, v6),
     }
 }
 
@@ -293,14 +291,11 @@ pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
 /// hex, the longest run of two or more zero groups, the first of equal runs, as `::`;
 /// IPv4-mapped addresses as `::ffff:a.b.c.d`), a tenth of the cost of going through `fmt`;
 /// returns its length.
-fn write_ipv6(buf: &mut [u8; 45], a: std::net::Ipv6Addr) -> usize {
+fn write_ipv6(buf: &mut [u8], a: std::net::Ipv6Addr) -> usize {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     if let Some(v4) = a.to_ipv4_mapped() {
         buf[..7].copy_from_slice(b"::ffff:");
-        let mut quad = [0u8; 15];
-        let n = write_ipv4(&mut quad, v4.octets());
-        buf[7..7 + n].copy_from_slice(&quad[..n]);
-        return 7 + n;
+        return 7 + write_ipv4(&mut buf[7..], v4.octets());
     }
     let groups = a.segments();
     let (mut best_start, mut best_len, mut run_start, mut run_len) = (0, 0, 0, 0);
@@ -318,7 +313,7 @@ fn write_ipv6(buf: &mut [u8; 45], a: std::net::Ipv6Addr) -> usize {
         }
     }
     let mut n = 0;
-    let put_group = |buf: &mut [u8; 45], n: &mut usize, g: u16| {
+    let put_group = |buf: &mut [u8], n: &mut usize, g: u16| {
         let mut started = false;
         for shift in [12u16, 8, 4, 0] {
             let d = (g >> shift) & 0xf;
@@ -361,29 +356,13 @@ fn push_ascii(out: &mut String, ascii: &[u8]) {
 /// The text of `ip` as a known value, without going through `fmt`.
 pub(crate) fn ip_known_text(ip: IpAddr) -> KnownText<'static> {
     let mut buf = [0u8; 64];
-    let len = match ip {
-        IpAddr::V4(v4) => {
-            let mut quad = [0u8; 15];
-            let n = write_ipv4(&mut quad, v4.octets());
-            buf[..n].copy_from_slice(&quad[..n]);
-            n
-        }
-        IpAddr::V6(v6) => {
-            let mut text = [0u8; 45];
-            let n = write_ipv6(&mut text, v6);
-            buf[..n].copy_from_slice(&text[..n]);
-            n
-        }
-    };
     // At most 45 bytes.
-    KnownText::Inline {
-        buf,
-        len: len as u8,
-    }
+    let len = write_ip(&mut buf, ip) as u8;
+    KnownText::Inline { buf, len }
 }
 
 /// Writes the dotted quad of `octets` at the start of `buf`; returns its length (7-15).
-fn write_ipv4(buf: &mut [u8; 15], octets: [u8; 4]) -> usize {
+fn write_ipv4(buf: &mut [u8], octets: [u8; 4]) -> usize {
     let mut n = 0;
     for (k, o) in octets.into_iter().enumerate() {
         if k > 0 {
