@@ -95,6 +95,17 @@ retry_max_ms = 500
             .expect("run logpipe reprocess")
     }
 
+    /// Runs `logpipe reprocess -c CFG ARGS... --summary-json NAME.json`, which must succeed,
+    /// and returns the summary.
+    fn reprocess_ok(&self, cfg: &Path, args: &[&str], name: &str) -> Value {
+        let summary = self.summary_path(name);
+        let mut all = args.to_vec();
+        all.extend(["--summary-json", summary.as_str()]);
+        let o = self.reprocess(cfg, &all);
+        assert!(o.status.success(), "{}", text(&o));
+        read_json(&summary)
+    }
+
     fn summary_path(&self, name: &str) -> String {
         self.dir
             .path()
@@ -596,12 +607,12 @@ fn reprocess_after_live_tailing_finds_everything_present() {
     case.cleanup();
 }
 
-/// Two different archives that begin with the same KiB, reprocessed by separate runs, share a
-/// stream key (the second is taken for the first, grown). Their records at the same offsets
-/// differ, so they must still be indexed: only a record identical to one already indexed at the
-/// same offset is "already present".
+/// Two different archives that begin with the same KiB share a stream key: in separate runs
+/// (the second is taken for the first, grown) and in one run (the same content key). Their
+/// records at the same offsets differ, so they must still be indexed: only a record identical
+/// to one already indexed at the same offset is "already present".
 #[test]
-fn files_that_only_begin_alike_lose_nothing_across_runs() {
+fn files_that_only_begin_alike_lose_nothing() {
     let case = Case::new("lookalike");
     let logs = case.logs();
     // The same first twenty lines (over a KiB), then different lines.
@@ -614,17 +625,12 @@ fn files_that_only_begin_alike_lose_nothing_across_runs() {
     let cfg = case.pipeline("");
     let pattern = format!("{}-*", case.prefix);
 
-    let first = case.summary_path("first");
     let path_a = logs.join("access.log.a");
-    let o = case.reprocess(&cfg, &[path_a.to_str().unwrap(), "--summary-json", &first]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(read_json(&first)["totals"]["indexed"], 80);
+    let s = case.reprocess_ok(&cfg, &[path_a.to_str().unwrap()], "first");
+    assert_eq!(s["totals"]["indexed"], 80);
 
-    let second = case.summary_path("second");
     let path_b = logs.join("access.log.b");
-    let o = case.reprocess(&cfg, &[path_b.to_str().unwrap(), "--summary-json", &second]);
-    assert!(o.status.success(), "{}", text(&o));
-    let s = read_json(&second);
+    let s = case.reprocess_ok(&cfg, &[path_b.to_str().unwrap()], "second");
     assert_eq!(s["file_reports"][0]["stream_key_from"], "journal", "{s}");
     // The twenty common lines are the same records at the same offsets; the 80 others are new.
     assert_eq!(s["totals"]["already_present"], 20, "{s}");
@@ -632,4 +638,34 @@ fn files_that_only_begin_alike_lose_nothing_across_runs() {
     std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(count(&pattern), 160);
     case.cleanup();
+
+    // Both in one run, from scratch.
+    let together = Case::new("lookalike-one-run");
+    std::fs::write(together.logs().join("access.log.a"), &a).unwrap();
+    std::fs::write(together.logs().join("access.log.b"), &b).unwrap();
+    let cfg = together.pipeline("");
+    let summary = together.summary_path("one");
+    let o = together.reprocess(
+        &cfg,
+        &[
+            together.logs().to_str().unwrap(),
+            "--summary-json",
+            &summary,
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let s = read_json(&summary);
+    let keys: Vec<&str> = s["file_reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["stream_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], keys[1], "one content key: {s}");
+    assert_eq!(s["totals"]["already_present"], 20, "{s}");
+    assert_eq!(s["totals"]["indexed"], 160, "{s}");
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(count(&format!("{}-*", together.prefix)), 160);
+    together.cleanup();
 }

@@ -308,7 +308,6 @@ pub(super) fn plan_files(
             skip,
         });
     }
-    separate_lookalikes(&mut planned)?;
     if !unmatched.is_empty() {
         return Err(ReprocessError::Usage(format!(
             "no input of the pipeline reads {} (give its parser with --format): {}",
@@ -321,93 +320,6 @@ pub(super) fn plan_files(
         )));
     }
     Ok(planned)
-}
-
-/// Seed of the keys of files told apart by their whole content.
-const WHOLE_CONTENT_KEY_SEED: u64 = 0x7768_6f6c_6563_6f6e;
-
-/// Files of one run that begin with the same KiB get the same stream key, and so the same
-/// document ids at the same offsets. That is right for copies (`a.log` and `a.log.gz`) and for
-/// an earlier snapshot of a file that grew; for two different files that merely start alike (a
-/// common banner) the second's records would be taken for the first's and reported as already
-/// present: lost. So the files sharing a key are compared whole (rare, and only they are read
-/// twice); a file that is neither a copy nor a prefix of, or prefixed by, every other one gets
-/// a key of its own from its whole content.
-fn separate_lookalikes(planned: &mut [PlannedFile]) -> Result<(), ReprocessError> {
-    let mut groups: std::collections::HashMap<u64, Vec<usize>> = Default::default();
-    for (i, f) in planned.iter().enumerate() {
-        if !f.skip {
-            groups.entry(f.stream_key).or_default().push(i);
-        }
-    }
-    for members in groups.values().filter(|m| m.len() > 1) {
-        let mut whole = Vec::with_capacity(members.len());
-        for &i in members {
-            let f = &planned[i];
-            whole.push(content_hash(&f.path, f.gz, None).map_err(io_error(&f.path))?);
-        }
-        let mut alike = vec![true; members.len()];
-        for a in 0..members.len() {
-            for b in a + 1..members.len() {
-                let (short, long) = if whole[a].1 <= whole[b].1 {
-                    (a, b)
-                } else {
-                    (b, a)
-                };
-                let f = &planned[members[long]];
-                let prefix =
-                    content_hash(&f.path, f.gz, Some(whole[short].1)).map_err(io_error(&f.path))?;
-                if prefix != whole[short] {
-                    alike[a] = false;
-                    alike[b] = false;
-                }
-            }
-        }
-        for (k, &i) in members.iter().enumerate() {
-            if !alike[k] {
-                let (hash, len) = whole[k];
-                let mut seed = [0u8; 16];
-                seed[..8].copy_from_slice(&hash.to_le_bytes());
-                seed[8..].copy_from_slice(&len.to_le_bytes());
-                planned[i].stream_key =
-                    xxhash_rust::xxh3::xxh3_64_with_seed(&seed, WHOLE_CONTENT_KEY_SEED);
-                planned[i].key_from = "whole content";
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Hash of a file's content (decompressed for `.gz`), or of its first `limit` bytes, and the
-/// number of bytes hashed.
-fn content_hash(path: &Path, gz: bool, limit: Option<u64>) -> std::io::Result<(u64, u64)> {
-    use std::io::Read;
-    let file = File::open(path)?;
-    let reader: Box<dyn Read> = if gz {
-        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
-            file,
-        )))
-    } else {
-        Box::new(file)
-    };
-    let mut reader = reader.take(limit.unwrap_or(u64::MAX));
-    let mut sink = HashSink(xxhash_rust::xxh3::Xxh3::new());
-    let total = std::io::copy(&mut reader, &mut sink)?;
-    Ok((sink.0.digest(), total))
-}
-
-/// Hashes what is written to it.
-struct HashSink(xxhash_rust::xxh3::Xxh3);
-
-impl std::io::Write for HashSink {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.update(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The units the files are read in: each `.gz` whole (first: they are the long poles), plain
@@ -466,51 +378,6 @@ mod tests {
         assert_eq!(key(&plain).1, "content");
         std::fs::write(&plain, "y".repeat(3000)).unwrap();
         assert_ne!(key(&plain), key(&gz));
-    }
-
-    #[test]
-    fn files_that_only_start_alike_get_keys_of_their_own() {
-        let dir = tempfile::tempdir().unwrap();
-        let banner = "# service log, format 3\n".repeat(60);
-        let write = |name: &str, text: &str| {
-            let p = dir.path().join(name);
-            std::fs::write(&p, text).unwrap();
-            p
-        };
-        let a = write("a.log", &format!("{banner}a 1\na 2\n"));
-        let snapshot = write("a.log.old", &format!("{banner}a 1\n"));
-        let b = write("b.log", &format!("{banner}b 1\nb 2\n"));
-        let a_gz = dir.path().join("a.log.1.gz");
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(std::fs::read(&a).unwrap().as_slice())
-            .unwrap();
-        std::fs::write(&a_gz, enc.finish().unwrap()).unwrap();
-        let toml = format!(
-            "[[inputs]]\ntype = \"file\"\npaths = [\"{}/*\"]\nparser = \"none\"\n\n[output.stdout]\n",
-            dir.path().display()
-        );
-        let config = PipelineConfig::from_str(Path::new("t.toml"), &toml).unwrap();
-        let encoder: Arc<dyn Encoder> = Arc::new(crate::output::NdjsonEncoder::default());
-        let options = ReprocessOptions::new(dir.path().join("data"), Vec::new());
-        let sources = build_sources(&config, &encoder, &options).unwrap();
-        let keys = |paths: &[&PathBuf]| -> Vec<(u64, &'static str)> {
-            let paths: Vec<PathBuf> = paths.iter().map(|p| p.to_path_buf()).collect();
-            plan_files(&paths, &sources, None, &[], false)
-                .unwrap()
-                .iter()
-                .map(|f| (f.stream_key, f.key_from))
-                .collect()
-        };
-        // A copy and an earlier snapshot share the file's key: their records are the same.
-        let k = keys(&[&a, &a_gz, &snapshot]);
-        assert_eq!(k[0], k[1]);
-        assert_eq!(k[0], k[2]);
-        assert_eq!(k[0].1, "content");
-        // A different file with the same first KiB does not; copies stay together.
-        let k = keys(&[&a, &b, &a_gz]);
-        assert_ne!(k[0].0, k[1].0);
-        assert_eq!(k[0], k[2]);
-        assert_eq!(k[1].1, "whole content");
     }
 
     #[test]
