@@ -77,7 +77,16 @@ pub struct Event {
     pub origin: RecordOrigin,
     /// Index pattern chosen by a tag rule's `index` action, instead of the output's own.
     pub route: Option<std::sync::Arc<str>>,
+    /// Ranges of `raw` that hold no free text: format syntax and values the parser validated
+    /// (timestamps, status codes, short numbers, `-`). The anonymizer scans only the rest of the
+    /// line, piece by piece, so a user agent or referrer seen before costs a lookup instead of a
+    /// scan. Empty (the default, and after a parse failure): the whole line is free text.
+    /// Set through [`Event::mark_free_text`].
+    pub plain: PlainSpans,
 }
+
+/// See [`Event::plain`]; an access line has about six such ranges.
+pub type PlainSpans = smallvec::SmallVec<[(u32, u32); 8]>;
 
 impl Event {
     pub fn new(raw: String, origin: RecordOrigin) -> Event {
@@ -90,7 +99,34 @@ impl Event {
             tags: Vec::new(),
             origin,
             route: None,
+            plain: PlainSpans::new(),
         }
+    }
+
+    /// Records that a parser matched the whole of `raw` and that `free`, in line order, are the
+    /// only parts of it holding free text (user names, request lines, referrers, user agents,
+    /// anything it did not validate): everything between them becomes [`Event::plain`].
+    /// Spans out of order, overlapping or outside the line leave the line all free text, so a
+    /// mistake costs speed, never a scan.
+    pub fn mark_free_text(&mut self, free: &[(usize, usize)]) {
+        self.plain.clear();
+        let len = self.raw.len();
+        let mut plain = PlainSpans::new();
+        let mut at = 0;
+        for &(start, end) in free.iter().chain(std::iter::once(&(len, len))) {
+            if start < at || end < start || end > len {
+                return;
+            }
+            if start > at {
+                // Offsets are `u32`, as in `Text::Span`; a longer line keeps no map.
+                let (Ok(a), Ok(b)) = (u32::try_from(at), u32::try_from(start)) else {
+                    return;
+                };
+                plain.push((a, b));
+            }
+            at = end;
+        }
+        self.plain = plain;
     }
 
     /// Appends a field without looking for an earlier one of the same name (the hot-path write;
@@ -168,6 +204,7 @@ impl Event {
     /// dropped, the original line stays in `message`, and the reason goes to `error.message`.
     pub fn mark_parse_failure(&mut self, reason: impl Into<Box<str>>) {
         self.fields.retain(|(n, _)| is_context_field(n));
+        self.plain.clear();
         let len = self.raw.len();
         self.set("message", span_value(0, len));
         self.set("error.message", Value::Str(Text::Owned(reason.into())));
@@ -215,6 +252,29 @@ pub fn span_value(start: usize, end: usize) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_text_leaves_the_rest_of_the_line_plain() {
+        let mut e = Event::new("0123456789".into(), RecordOrigin::default());
+        e.mark_free_text(&[(0, 2), (4, 4), (5, 7)]);
+        assert_eq!(e.plain.as_slice(), [(2, 4), (4, 5), (7, 10)]);
+        e.mark_free_text(&[(0, 10)]);
+        assert!(e.plain.is_empty());
+        // Out of order, overlapping or beyond the line: the whole line stays free text.
+        for bad in [
+            &[(4, 6), (2, 3)][..],
+            &[(2, 6), (5, 7)],
+            &[(8, 11)],
+            &[(3, 2)],
+        ] {
+            e.mark_free_text(&[(0, 1)]);
+            e.mark_free_text(bad);
+            assert!(e.plain.is_empty(), "{bad:?}");
+        }
+        e.mark_free_text(&[(0, 1)]);
+        e.mark_parse_failure("no");
+        assert!(e.plain.is_empty());
+    }
 
     #[test]
     fn last_write_wins_and_set_replaces() {

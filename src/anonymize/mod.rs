@@ -19,6 +19,7 @@
 //! Without an `[anonymize]` table, or with an empty one, the stage does nothing: each feature is
 //! switched on by its own key.
 
+mod clean_pieces;
 mod fields;
 mod ip;
 mod pii;
@@ -38,7 +39,7 @@ use crate::event::{Event, FieldName, Text, Value};
 use fields::{is_pii_name, role, FieldTable, NormalizedKey};
 use ip::IpAnonymizer;
 use pseudonym::Pseudonymizer;
-use redact::{render, Kind, Known, KnownText, Repl, TextRules};
+use redact::{render, Kind, Known, KnownText, Match, Repl, TextRules};
 
 /// Free-text fields always scanned when anything is redacted or anonymized: where parsers put
 /// whole lines, request targets, referrers and error texts.
@@ -51,6 +52,7 @@ pub const DEFAULT_TEXT_FIELDS: &[&str] = &[
     "url.query",
     "url.fragment",
     "http.request.referrer",
+    "user_agent.original",
     "nginx.access.request",
     "nginx.error.request",
     "postgresql.log.query",
@@ -115,8 +117,9 @@ pub struct AnonymizeConfig {
     pub redact: Vec<RedactKind>,
     /// Further fields scanned as text, added to the built-in list (`message`,
     /// `event.original`, `error.message`, `url.original`, `url.path`, `url.query`,
-    /// `url.fragment`, `http.request.referrer`, `nginx.access.request`, `nginx.error.request`,
-    /// `postgresql.log.query`). Exact names, `prefix.*`, or `*` for every string field.
+    /// `url.fragment`, `http.request.referrer`, `user_agent.original`, `nginx.access.request`,
+    /// `nginx.error.request`, `postgresql.log.query`). Exact names, `prefix.*`, or `*` for every
+    /// string field.
     #[serde(default)]
     pub redact_fields: Vec<String>,
     /// Further key names masked as `********` wherever they appear (as a field's last name
@@ -442,7 +445,9 @@ impl AnonymizeStage {
         if self.inert {
             return;
         }
-        let Event { raw, fields, .. } = event;
+        let Event {
+            raw, fields, plain, ..
+        } = event;
         let raw: &str = raw;
         let mut roles = Roles::new();
         if self.filter {
@@ -474,13 +479,14 @@ impl AnonymizeStage {
         }
 
         let container = if self.rules.any() && self.rules.patterns.is_empty() {
-            Container::pick(self, raw, fields, &roles, &known)
+            Container::pick(self, raw, plain, fields, &roles, &known)
         } else {
             None
         };
 
         let scan_names = self.key_secrets || self.pii_names;
         let mut path_changed = false;
+        let mut span_found = redact::Matches::new();
         for (i, ((name, value), &r)) in fields.iter_mut().zip(roles.iter()).enumerate() {
             if r & (role::IP | role::ADDRESS | role::PSEUDO) != 0 {
                 continue;
@@ -496,23 +502,31 @@ impl AnonymizeStage {
                 }
                 full |= self.pii_names && is_pii_name(&key);
             }
+            // Most fields of an enriched access event hold nothing to search: numbers, times,
+            // parser constants, GeoIP names.
+            let may_change = match value {
+                Value::Str(Text::Static(_)) => false,
+                Value::Str(Text::Shared(_)) => full,
+                Value::Str(_) => true,
+                Value::Array(_) | Value::Object(_) => self.may_rewrite(value, full),
+                _ => false,
+            };
+            if !may_change {
+                continue;
+            }
             let reused = match (&container, &*value) {
                 (Some(c), Value::Str(Text::Span { start, end })) => {
-                    c.findings_for(i, *start as usize, *end as usize, raw, full)
+                    let (start, end) = (*start as usize, *end as usize);
+                    c.findings_for(i, start, end, raw, full, &mut span_found)
+                        .map(|found| (found, raw.get(start..end).unwrap_or_default()))
                 }
                 _ => None,
             };
             let changed = match reused {
-                Some(found) => {
-                    let text = text_of_span(raw, value);
-                    let new = (!found.is_empty()).then(|| render(text, &found, &known));
-                    match new {
-                        Some(new) => {
-                            *value = Value::owned_str(new);
-                            true
-                        }
-                        None => false,
-                    }
+                Some(([], _)) => false,
+                Some((found, text)) => {
+                    *value = Value::Str(Text::Owned(render(text, found, &known)));
+                    true
                 }
                 None => self.rewrite_value(raw, value, full, &known),
             };
@@ -621,9 +635,7 @@ impl AnonymizeStage {
                         }
                     }
                     *value = if as_text {
-                        let mut s = String::with_capacity(text.len());
-                        redact::push_ip(&mut s, out);
-                        Value::owned_str(s)
+                        Value::Str(Text::Owned(redact::ip_text(out)))
                     } else {
                         Value::Ip(out)
                     };
@@ -652,7 +664,7 @@ impl AnonymizeStage {
                         });
                     }
                 }
-                *value = Value::owned_str(render(text, &found, &[]));
+                *value = Value::Str(Text::Owned(render(text, &found, &[])));
             }
             Value::Array(items) => {
                 for item in items {
@@ -715,6 +727,37 @@ impl AnonymizeStage {
         });
     }
 
+    /// Whether an object key may say "secret": keys taken from the data (JSON) are classified;
+    /// keys a parser or enricher wrote (borrowed, `'static`, such as GeoIP's `lat` and `lon`)
+    /// have a known meaning, as for field names (see [`Self::role_of`]).
+    fn key_may_name_secret(&self, key: &FieldName) -> bool {
+        self.key_secrets
+            && match key {
+                Cow::Borrowed(_) => false,
+                Cow::Owned(k) => self.extra_keys || fields::may_be_special(k),
+            }
+    }
+
+    /// Whether [`Self::rewrite_value`] could change `value`: it holds text from the line or the
+    /// data (per-stream context only when `full`), or an object key that may name a secret.
+    fn may_rewrite(&self, value: &Value, full: bool) -> bool {
+        match value {
+            Value::Str(Text::Static(_)) => false,
+            Value::Str(Text::Shared(_)) => full,
+            Value::Str(_) => true,
+            Value::Array(items) => items.iter().any(|v| self.may_rewrite(v, full)),
+            Value::Object(entries) => entries
+                .iter()
+                .any(|(key, v)| self.key_may_name_secret(key) || self.may_rewrite(v, full)),
+            Value::Null
+            | Value::Bool(_)
+            | Value::Int(_)
+            | Value::Float(_)
+            | Value::Ip(_)
+            | Value::Timestamp(_) => false,
+        }
+    }
+
     /// Scans a value that is not an identity field: known values everywhere, everything else
     /// when `full`.
     /// Returns whether the value changed.
@@ -733,7 +776,7 @@ impl AnonymizeStage {
                         None => return false,
                     },
                 };
-                if !full && known.is_empty() {
+                if !full && !redact::any_known_fits(text, known) {
                     return false;
                 }
                 match self.rules.rewrite(text, known, full) {
@@ -750,7 +793,7 @@ impl AnonymizeStage {
             Value::Object(entries) => {
                 let mut changed = false;
                 for (key, item) in entries {
-                    if self.key_secrets && (self.extra_keys || fields::may_be_special(key)) {
+                    if self.key_may_name_secret(key) {
                         if let Some(kind) = self.rules.secrets.kind_of(&NormalizedKey::new(key)) {
                             redact_whole(kind, raw, item);
                             changed = true;
@@ -808,6 +851,7 @@ impl Container {
     fn pick(
         stage: &AnonymizeStage,
         raw: &str,
+        plain: &[(u32, u32)],
         fields: &[(FieldName, Value)],
         roles: &[u8],
         known: &[Known<'_>],
@@ -834,7 +878,10 @@ impl Container {
             .find(|&&(i, s, e)| i != index && start <= s && e <= end)?;
         let text = raw.get(start..end)?;
         let mut found = redact::Matches::new();
-        stage.rules.scan(text, known, true, &mut found);
+        if plain.is_empty() || !stage.scan_pieces(raw, start, end, plain, known, &mut found) {
+            found.clear();
+            stage.rules.scan(text, known, true, &mut found);
+        }
         Some(Container {
             index,
             start,
@@ -848,16 +895,17 @@ impl Container {
     /// as the user agent inside an NGINX line) only known values count: the span takes them when
     /// every finding it overlaps is a known value lying wholly inside it, which is what a search
     /// of the span alone finds.
-    fn findings_for(
-        &self,
+    fn findings_for<'a>(
+        &'a self,
         index: usize,
         start: usize,
         end: usize,
         raw: &str,
         full: bool,
-    ) -> Option<redact::Matches> {
+        out: &'a mut redact::Matches,
+    ) -> Option<&'a [Match]> {
         if index == self.index {
-            return full.then(|| self.found.clone());
+            return full.then_some(&self.found[..]);
         }
         let b = raw.as_bytes();
         let inside = self.start <= start && end <= self.end && start <= end;
@@ -873,7 +921,7 @@ impl Container {
             return None;
         }
         let (rs, re) = (start - self.start, end - self.start);
-        let mut out = redact::Matches::new();
+        out.clear();
         for m in &self.found {
             if m.end <= rs || m.start >= re {
                 continue;
@@ -889,25 +937,89 @@ impl Container {
             }
             out.push(m);
         }
-        Some(out)
+        Some(&out[..])
+    }
+}
+
+impl AnonymizeStage {
+    /// The findings in `raw[start..end]` when the parser marked parts of the line plain (see
+    /// `Event::plain`): the pieces between the plain ranges are searched one by one, for known
+    /// values and by the detectors, which skip a piece this thread found clean before (see
+    /// `clean_pieces`). A piece that is exactly a known value (the client address, the user) is
+    /// that value and nothing else. `false` when a piece does not fall on character boundaries:
+    /// the caller then scans the whole text.
+    fn scan_pieces(
+        &self,
+        raw: &str,
+        start: usize,
+        end: usize,
+        plain: &[(u32, u32)],
+        known: &[Known<'_>],
+        found: &mut redact::Matches,
+    ) -> bool {
+        let mut piece_found = redact::Matches::new();
+        let mut at = start;
+        let bounds = plain.iter().map(|&(a, b)| (a as usize, b as usize));
+        for (plain_start, plain_end) in bounds.chain(std::iter::once((end, end))) {
+            let piece_end = plain_start.clamp(at, end);
+            if piece_end > at {
+                let Some(piece) = raw.get(at..piece_end) else {
+                    return false;
+                };
+                piece_found.clear();
+                match known
+                    .iter()
+                    .position(|k| k.text.as_bytes() == piece.as_bytes())
+                {
+                    Some(k) => piece_found.push(Match {
+                        start: 0,
+                        end: piece.len(),
+                        kind: Kind::Known(k),
+                    }),
+                    None => {
+                        redact::find_known(piece, known, &mut piece_found);
+                        self.scan_piece(piece, &mut piece_found);
+                    }
+                }
+                found.extend(piece_found.iter().map(|m| m.shifted(at - start)));
+            }
+            at = at.max(plain_end.min(end));
+        }
+        redact::normalize(found);
+        true
+    }
+
+    /// Adds the detectors' findings in one piece of a line, relative to it.
+    fn scan_piece(&self, piece: &str, found: &mut redact::Matches) {
+        // Addresses are mostly unique: remembering them would only push out the pieces that
+        // do repeat.
+        let cacheable = piece.len() <= clean_pieces::PIECE_MAX
+            && !(piece.len() <= 45 && parse_address(piece).is_some());
+        if cacheable && clean_pieces::contains(self.id, piece.as_bytes()) {
+            return;
+        }
+        let before = found.len();
+        self.rules.scan(piece, &[], true, found);
+        if cacheable && found.len() == before {
+            clean_pieces::remember(self.id, piece.as_bytes());
+        }
     }
 }
 
 /// `text` as one address: dotted quads (nearly every client) without the standard parser's
 /// generality, anything else through it.
 fn parse_address(text: &str) -> Option<IpAddr> {
+    // Most text given here is not an address: turned away at its first other character before
+    // the standard parser tries it twice (as IPv4, then as IPv6).
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':')
+    {
+        return None;
+    }
     match ip::ipv4_at(text.as_bytes(), 0) {
         Some((end, a)) if end == text.len() => Some(IpAddr::V4(a)),
         _ => text.parse().ok(),
-    }
-}
-
-fn text_of_span<'a>(raw: &'a str, value: &Value) -> &'a str {
-    match value {
-        Value::Str(Text::Span { start, end }) => {
-            raw.get(*start as usize..*end as usize).unwrap_or("")
-        }
-        _ => "",
     }
 }
 

@@ -631,7 +631,7 @@ mod tests {
     fn mask(r: &PiiRules, text: &str) -> String {
         let mut m = Matches::new();
         r.find(text, &mut m, 0);
-        render(text, &m, &[])
+        render(text, &m, &[]).into()
     }
 
     #[test]

@@ -47,6 +47,16 @@ pub(crate) struct Match {
 }
 
 impl Match {
+    /// The same finding in a text that has `by` more bytes before it.
+    pub(crate) fn shifted(mut self, by: usize) -> Match {
+        self.start += by;
+        self.end += by;
+        if let Kind::Email { at } = &mut self.kind {
+            *at += by;
+        }
+        self
+    }
+
     pub(crate) fn stars(start: usize, end: usize) -> Match {
         Match {
             start,
@@ -165,13 +175,20 @@ impl TextRules {
     pub(crate) fn rewrite(&self, text: &str, known: &[Known<'_>], full: bool) -> Option<String> {
         let mut found = Matches::new();
         self.scan(text, known, full, &mut found);
-        (!found.is_empty()).then(|| render(text, &found, known))
+        (!found.is_empty()).then(|| render(text, &found, known).into())
     }
+}
+
+/// Whether any known value is short enough to occur in `text` and long enough to be searched.
+pub(crate) fn any_known_fits(text: &str, known: &[Known<'_>]) -> bool {
+    known
+        .iter()
+        .any(|k| (KNOWN_MIN..=text.len()).contains(&k.text.as_bytes().len()))
 }
 
 /// Known values in `text`, as whole tokens: `alice` is found in `/users/alice/` and in
 /// `- alice [`, not in `alice.smith` or `malice`; `10.0.0.1` not in `10.0.0.10`.
-fn find_known(text: &str, known: &[Known<'_>], out: &mut Matches) {
+pub(crate) fn find_known(text: &str, known: &[Known<'_>], out: &mut Matches) {
     let b = text.as_bytes();
     for (k, kn) in known.iter().enumerate() {
         let needle = kn.text.as_bytes();
@@ -233,16 +250,40 @@ pub(crate) fn normalize(m: &mut Matches) {
     m.truncate(w);
 }
 
-/// `text` with every (sorted, disjoint) finding replaced.
-pub(crate) fn render(text: &str, found: &[Match], known: &[Known<'_>]) -> String {
-    let mut out = String::with_capacity(text.len() + 8 * found.len());
+/// `text` with every (sorted, disjoint) finding replaced, in a string of exactly its length
+/// (written in a per-thread buffer first: growing or shrinking the result would cost a
+/// reallocation per field).
+pub(crate) fn render(text: &str, found: &[Match], known: &[Known<'_>]) -> Box<str> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut out) => {
+            out.clear();
+            render_into(&mut out, text, found, known);
+            let rendered = Box::from(out.as_str());
+            // A huge line must not keep its buffer alive in an idle thread.
+            if out.capacity() > 1 << 16 {
+                *out = String::new();
+            }
+            rendered
+        }
+        Err(_) => {
+            let mut out = String::with_capacity(text.len() + 8 * found.len());
+            render_into(&mut out, text, found, known);
+            out.into_boxed_str()
+        }
+    })
+}
+
+fn render_into(out: &mut String, text: &str, found: &[Match], known: &[Known<'_>]) {
     let mut pos = 0;
     for m in found {
         out.push_str(&text[pos..m.start]);
         let orig = &text[m.start..m.end];
         match m.kind {
             Kind::Stars => out.push_str(STARS),
-            Kind::Card => write_card(&mut out, orig),
+            Kind::Card => write_card(out, orig),
             Kind::Ssn => {
                 out.push_str("***-**-");
                 out.push_str(&orig[orig.len().saturating_sub(4)..]);
@@ -259,9 +300,9 @@ pub(crate) fn render(text: &str, found: &[Match], known: &[Known<'_>]) -> String
                 out.push_str(") ***-");
                 out.extend(last.iter().map(|&d| char::from(d)));
             }
-            Kind::Ip(ip) => push_ip(&mut out, ip),
+            Kind::Ip(ip) => push_ip(out, ip),
             Kind::Known(k) => match known.get(k).map(|k| &k.repl) {
-                Some(Repl::Ip(ip)) => push_ip(&mut out, *ip),
+                Some(Repl::Ip(ip)) => push_ip(out, *ip),
                 Some(Repl::Text(t)) => out.push_str(t),
                 None => out.push_str(STARS),
             },
@@ -269,7 +310,15 @@ pub(crate) fn render(text: &str, found: &[Match], known: &[Known<'_>]) -> String
         pos = m.end;
     }
     out.push_str(&text[pos..]);
-    out
+}
+
+/// An address as a string of exactly its length, without the formatting machinery.
+pub(crate) fn ip_text(ip: IpAddr) -> Box<str> {
+    let mut buf = [0u8; 45];
+    let len = write_ip(&mut buf, ip);
+    let mut text = String::with_capacity(len);
+    push_ascii(&mut text, &buf[..len]);
+    text.into_boxed_str()
 }
 
 /// Appends an address, written into a stack buffer without the formatting machinery.

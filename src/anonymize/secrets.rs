@@ -412,7 +412,7 @@ mod tests {
         let mut m = Matches::new();
         rules.find(text, &mut m);
         crate::anonymize::redact::normalize(&mut m);
-        render(text, &m, &[])
+        render(text, &m, &[]).into()
     }
 
     #[test]

@@ -142,6 +142,10 @@ pub fn build(name: &str, options: &ParserOptions) -> Result<Box<dyn Parser>, Str
     (reg.build)(options)
 }
 
+/// Longest run of digits a parser may count as plain (see `Event::plain`): a bare number of up
+/// to eight digits cannot be a card, SSN or phone number, so no detector would find anything.
+pub(crate) const PLAIN_NUMBER_MAX: usize = 8;
+
 /// A `"…"` field as several formats write it (NGINX, syslog structured data): its content and
 /// whether it holds backslash escapes. A backslash escapes whatever follows it, so `\"` does not
 /// end the field; unescaping, which differs per format, is the caller's.

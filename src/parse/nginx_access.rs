@@ -23,11 +23,14 @@ use nom::bytes::complete::{tag, take_till, take_till1, take_until};
 use nom::character::complete::digit1;
 use nom::error::{Error as NomError, ErrorKind};
 use nom::{IResult, Parser as _};
+use smallvec::SmallVec;
 
 use super::backslash_quoted as quoted;
 use super::nginx_log_format::LogFormatParser;
 use super::timestamp::{parse_nginx_time, TimeZone};
-use super::{reject_foreign, ParseError, Parser, ParserOptions, ParserRegistration};
+use super::{
+    reject_foreign, ParseError, Parser, ParserOptions, ParserRegistration, PLAIN_NUMBER_MAX,
+};
 use crate::event::{span_value, Event, FieldName, Text, Timestamp, Value};
 
 pub const REGISTRATION: ParserRegistration = ParserRegistration {
@@ -110,6 +113,8 @@ struct AccessLine {
     request: Quoted,
     status: Option<i64>,
     body_bytes: Option<i64>,
+    /// Where `$body_bytes_sent` is written (digits or `-`).
+    body_bytes_at: Span,
     referrer: Option<Quoted>,
     user_agent: Option<Quoted>,
     forwarded_for: Option<Quoted>,
@@ -253,7 +258,12 @@ fn parse_line(raw: &[u8]) -> Result<AccessLine, ParseError> {
     };
     c.expect(tag(" "), "a space after the status code")?;
     let bytes_at = c.pos();
-    let body_bytes = match c.expect(number_or_dash, "body_bytes_sent")? {
+    let body_bytes = c.expect(number_or_dash, "body_bytes_sent")?;
+    let body_bytes_at = Span {
+        start: bytes_at,
+        end: c.pos(),
+    };
+    let body_bytes = match body_bytes {
         None => None,
         Some(d) => Some(to_i64(d).ok_or_else(|| {
             ParseError::new(format!(
@@ -270,6 +280,7 @@ fn parse_line(raw: &[u8]) -> Result<AccessLine, ParseError> {
         request,
         status,
         body_bytes,
+        body_bytes_at,
         referrer: None,
         user_agent: None,
         forwarded_for: None,
@@ -681,6 +692,7 @@ pub(crate) fn push_status(fields: &mut Fields, status: i64) {
 
 fn emit(event: &mut Event, line: &AccessLine) {
     event.timestamp = Some(line.time);
+    let free = free_text(&event.raw, line);
     let Event { raw, fields, .. } = event;
     let raw: &str = raw;
     fields.reserve(24);
@@ -727,6 +739,37 @@ fn emit(event: &mut Event, line: &AccessLine) {
     }
     put(fields, "event.category", static_list("web"));
     put(fields, "event.type", static_list("access"));
+    event.mark_free_text(&free);
+}
+
+/// The parts of a matched line that may hold anything (see `Event::mark_free_text`): the
+/// address area, the user, the request line, the referrer, the user agent and what follows.
+/// The rest is syntax or validated: the 26-byte time, the status of at most three digits, and
+/// `-` for an absent value. A byte count is a number of any length, so a long one is left to
+/// the scan like free text (a card or phone number could sit there).
+fn free_text(raw: &str, line: &AccessLine) -> SmallVec<[(usize, usize); 8]> {
+    let mut free = SmallVec::new();
+    let mut add = |span: Span| {
+        if slice(raw, span) != "-" && span.start < span.end {
+            free.push((span.start, span.end));
+        }
+    };
+    add(line.addresses);
+    add(line.user);
+    add(line.request.span);
+    if line.body_bytes_at.end - line.body_bytes_at.start > PLAIN_NUMBER_MAX {
+        add(line.body_bytes_at);
+    }
+    for q in [line.referrer, line.user_agent, line.forwarded_for]
+        .into_iter()
+        .flatten()
+    {
+        add(q.span);
+    }
+    if let Some(extra) = line.extra {
+        add(extra);
+    }
+    free
 }
 
 #[cfg(test)]
@@ -842,6 +885,35 @@ mod tests {
             assert!(e.get("url.extension").is_none());
             assert!(e.get("url.query").is_none());
         }
+    }
+
+    #[test]
+    fn only_syntax_time_status_and_short_numbers_are_plain() {
+        let line = r#"203.0.113.7 - alice [22/Nov/2026:10:00:00 +0100] "GET /a?b=c HTTP/1.1" 200 5316 "-" "curl/8.5.0" "10.0.0.1" extra  "#;
+        let e = parse(line);
+        let plain: Vec<&str> = e
+            .plain
+            .iter()
+            .map(|&(a, b)| &line[a as usize..b as usize])
+            .collect();
+        assert_eq!(
+            plain,
+            [
+                " - ",
+                r#" [22/Nov/2026:10:00:00 +0100] ""#,
+                r#"" 200 5316 "-" ""#,
+                r#"" ""#,
+                r#"" "#,
+                "  ",
+            ]
+        );
+        // A byte count long enough to be a card number is left to the scan.
+        let long = r#"203.0.113.7 - - [22/Nov/2026:10:00:00 +0100] "GET / HTTP/1.1" 200 4111111111111111 "-" "-""#;
+        let e = parse(long);
+        assert!(e
+            .plain
+            .iter()
+            .all(|&(a, b)| !long[a as usize..b as usize].contains("4111")));
     }
 
     #[test]

@@ -59,6 +59,7 @@ use nom::sequence::preceded;
 use nom::{IResult, Parser};
 use regex::Regex;
 
+use crate::event::shape::{self, ShapeCache};
 use crate::event::{Event, Value};
 
 /// Deepest nesting of parentheses and `not` accepted: a guard against a stack overflow on a
@@ -852,11 +853,17 @@ enum Scalar<'a> {
     Other,
 }
 
+/// Most shapes a thread keeps the slots of.
+const SLOTS_CACHE_MAX: usize = 512;
+
 /// The field names the conditions of a stage read, each with a slot: one pass over an event's
 /// fields ([`FieldTable::resolve`]) finds them all, so evaluating a condition reads a slot
 /// instead of scanning the event's fields by name for every comparison.
 #[derive(Debug, Default)]
 pub struct FieldTable {
+    /// Tells this table's cached slots (see `event::shape`) from another's; renewed whenever a
+    /// name is added.
+    id: u64,
     names: Vec<Box<str>>,
     /// Slots by name length: most event fields have a length no registered name has, and cost
     /// one index to skip.
@@ -873,6 +880,8 @@ impl FieldTable {
         if let Some(slot) = self.names.iter().position(|n| **n == *name) {
             return slot;
         }
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        self.id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let slot = self.names.len();
         self.names.push(name.into());
         if self.by_len.len() <= name.len() {
@@ -896,7 +905,34 @@ impl FieldTable {
 
     /// Fills `slots` (`len()` long) with the index in `event.fields` of each registered name,
     /// or [`ABSENT`]; the last of several fields of one name wins, as for `Event::get`.
+    ///
+    /// The slots depend only on the event's field names, so they are kept per shape and thread
+    /// (see `event::shape`): a stream of parsed lines resolves its few shapes once each.
     pub fn resolve(&self, event: &Event, slots: &mut [u32]) {
+        thread_local! {
+            static SLOTS: std::cell::RefCell<ShapeCache<Box<[u32]>>> =
+                std::cell::RefCell::new(ShapeCache::new(SLOTS_CACHE_MAX));
+        }
+        let Some(key) = shape::hash(&event.fields, self.id) else {
+            return self.resolve_by_name(event, slots);
+        };
+        SLOTS.with(|cache| {
+            let Ok(mut cache) = cache.try_borrow_mut() else {
+                return self.resolve_by_name(event, slots);
+            };
+            let cached = cache.get_or_insert_with(key, &event.fields, || {
+                let mut fresh = vec![ABSENT; slots.len()];
+                self.resolve_by_name(event, &mut fresh);
+                fresh.into()
+            });
+            match cached.get(..slots.len()) {
+                Some(cached) if cached.len() == slots.len() => slots.copy_from_slice(cached),
+                _ => self.resolve_by_name(event, slots),
+            }
+        })
+    }
+
+    fn resolve_by_name(&self, event: &Event, slots: &mut [u32]) {
         slots.fill(ABSENT);
         for (i, (name, _)) in event.fields.iter().enumerate() {
             let Some(candidates) = self.by_len.get(name.len()) else {

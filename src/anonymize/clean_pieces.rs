@@ -1,0 +1,134 @@
+//! Pieces of lines that a stage scanned and found clean, remembered per thread, so the next
+//! line carrying the same user agent, referrer or request line costs a hash lookup instead of
+//! a scan. Access logs repeat these pieces constantly (a site sees a few hundred user agents in
+//! millions of lines), and scanning them was most of the anonymizer's cost.
+//!
+//! Only clean pieces are kept: a piece with anything to hide is scanned again each time, so no
+//! secret outlives its event in this cache, and a hit can only ever mean "nothing to hide" for
+//! text compared byte for byte, never a guess from a hash. The cache holds two generations of
+//! at most [`GENERATION`] pieces of at most [`PIECE_MAX`] bytes: when the young one is full it
+//! becomes the old one and the previous old one is dropped; a piece found in the old one moves
+//! back to the young one. So at most about 2 MiB per worker thread, and a piece still in use
+//! survives any number of turnovers.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::event::shape::BuildIdentity;
+
+/// Longest piece kept; longer ones are scanned every time. Most user agents and referrers are
+/// shorter.
+pub(super) const PIECE_MAX: usize = 384;
+
+/// Pieces per generation and thread.
+const GENERATION: usize = 2048;
+
+/// A clean piece, and the stage that scanned it (stages differ in what they look for).
+struct Entry {
+    stage: u64,
+    text: Box<[u8]>,
+}
+
+#[derive(Default)]
+struct Generations {
+    young: HashMap<u64, Entry, BuildIdentity>,
+    old: HashMap<u64, Entry, BuildIdentity>,
+}
+
+thread_local! {
+    static CLEAN: RefCell<Generations> = RefCell::new(Generations::default());
+}
+
+/// Hash seed of this process: lines are data from outside, so a sender must not be able to
+/// choose texts that land in one bucket.
+fn seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(rand::random)
+}
+
+fn key(stage: u64, text: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(text, seed() ^ stage.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// Whether `stage` found `text` clean on this thread before.
+pub(super) fn contains(stage: u64, text: &[u8]) -> bool {
+    let k = key(stage, text);
+    CLEAN.with(|cell| {
+        let mut g = cell.borrow_mut();
+        let fits = |e: &Entry| e.stage == stage && *e.text == *text;
+        if g.young.get(&k).is_some_and(fits) {
+            return true;
+        }
+        match g.old.remove(&k) {
+            Some(e) if fits(&e) => {
+                g.insert(k, e);
+                true
+            }
+            _ => false,
+        }
+    })
+}
+
+/// Records that `stage` scanned `text` and found nothing to hide.
+pub(super) fn remember(stage: u64, text: &[u8]) {
+    if text.len() > PIECE_MAX {
+        return;
+    }
+    let k = key(stage, text);
+    CLEAN.with(|cell| {
+        cell.borrow_mut().insert(
+            k,
+            Entry {
+                stage,
+                text: text.into(),
+            },
+        )
+    });
+}
+
+impl Generations {
+    fn insert(&mut self, k: u64, e: Entry) {
+        if self.young.len() >= GENERATION && !self.young.contains_key(&k) {
+            let fresh = HashMap::with_capacity_and_hasher(GENERATION, BuildIdentity);
+            self.old = std::mem::replace(&mut self.young, fresh);
+        }
+        self.young.insert(k, e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_piece_is_clean_only_for_the_stage_that_scanned_it() {
+        remember(1, b"Mozilla/5.0 (X11; Linux x86_64)");
+        assert!(contains(1, b"Mozilla/5.0 (X11; Linux x86_64)"));
+        assert!(!contains(2, b"Mozilla/5.0 (X11; Linux x86_64)"));
+        assert!(!contains(1, b"Mozilla/5.0 (X11; Linux x86_64) "));
+    }
+
+    #[test]
+    fn long_pieces_are_not_kept() {
+        let long = vec![b'a'; PIECE_MAX + 1];
+        remember(3, &long);
+        assert!(!contains(3, &long));
+    }
+
+    #[test]
+    fn a_piece_in_use_survives_turnovers_and_the_rest_is_bounded() {
+        remember(4, b"kept");
+        for i in 0..5 * GENERATION {
+            remember(4, format!("piece {i}").as_bytes());
+            if i % (GENERATION / 2) == 0 {
+                assert!(contains(4, b"kept"), "lost after {i} insertions");
+            }
+        }
+        assert!(!contains(4, b"piece 0"));
+        CLEAN.with(|cell| {
+            let g = cell.borrow();
+            assert!(g.young.len() <= GENERATION && g.old.len() <= GENERATION);
+        });
+    }
+}
