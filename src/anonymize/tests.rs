@@ -624,3 +624,52 @@ fn a_clean_piece_remembered_does_not_vouch_for_a_similar_one() {
     assert!(s(&e, "message").contains("j***@example.com"));
     assert!(s(&e, "user_agent.original").ends_with(" j***@example.com"));
 }
+
+/// The same for a configured `log_format`: typed variables (times, status, request time,
+/// upstream timings) are plain, every other variable is free text, and a long number is left to
+/// the scan.
+#[test]
+fn a_mapped_log_format_line_is_anonymized_as_a_whole_scan_would() {
+    let stage = stage(DESIGN);
+    let format = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for" rt=$request_time uct="$upstream_connect_time" auth="$http_authorization" sid=$cookie_session ts=$msec"#;
+    let options = ParserOptions {
+        log_format: Some(format.into()),
+        ..ParserOptions::default()
+    };
+    let parser = crate::parse::build("nginx_access", &options).unwrap();
+    let values = [
+        ["-", "-", "-", "-", "0.003", "-", "-"],
+        [
+            "jane.roe@example.com",
+            "https://x.example/?token=abc123def456",
+            "App/1.0 (+1 555-867-5309)",
+            "203.0.113.9, 10.0.0.1",
+            "12345.123456789",
+            "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",
+            "4111111111111111",
+        ],
+        [
+            "bob",
+            "https://example.com/",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
+            "198.51.100.7",
+            "0.000, 0.001 : 0.002",
+            "Basic Ym9iOnMzY3JldA==",
+            "a1b2c3",
+        ],
+    ];
+    for (round, v) in values.iter().cycle().take(6).enumerate() {
+        let [user, referrer, agent, xff, uct, auth, sid] = v;
+        let line = format!(
+            r#"81.2.69.160 - {user} [22/Nov/2026:10:00:00 +0100] "GET /a?password=hunter2&n={round} HTTP/1.1" 200 5316 "{referrer}" "{agent}" "{xff}" rt=0.123 uct="{uct}" auth="{auth}" sid={sid} ts=1763805600.123"#
+        );
+        let mut mapped = Event::new(line.clone(), RecordOrigin::default());
+        parser.parse(&mut mapped).unwrap();
+        assert!(!mapped.plain.is_empty(), "no map for {line}");
+        let mut whole = mapped.clone();
+        whole.plain.clear();
+        stage.apply(&mut whole);
+        stage.apply(&mut mapped);
+        assert_eq!(mapped.fields, whole.fields, "{line}");
+    }
+}

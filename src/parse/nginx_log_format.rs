@@ -33,6 +33,7 @@ use nom::bytes::complete::{tag, take_till1, take_while1};
 use nom::character::complete::{alphanumeric1, multispace0, multispace1};
 use nom::sequence::{delimited, preceded, terminated};
 use nom::{IResult, Parser as _};
+use smallvec::SmallVec;
 
 use super::nginx_access::{
     cow_value, http_version, is_public, pick_source, push_remote_list, push_request, push_source,
@@ -40,7 +41,7 @@ use super::nginx_access::{
     Span,
 };
 use super::timestamp::{parse_datetime_in, parse_epoch_decimal, parse_nginx_time, TimeZone};
-use super::{ParseError, Parser};
+use super::{ParseError, Parser, PLAIN_NUMBER_MAX};
 use crate::event::{span_value, Event, Text, Timestamp, Value};
 
 /// nginx's built-in `combined` format.
@@ -251,6 +252,31 @@ impl Parser for LogFormatParser {
     }
 }
 
+/// Whether the value of a variable may hold anything (see `Event::mark_free_text`). Not: an
+/// absent value (`-`), a time, a status or a pipelining flag that `emit` validated, nor a number
+/// it validated that is too short to be a card, SSN or phone number. The format's literal text
+/// between the variables is never free text.
+fn holds_free_text(var: &Var, text: &[u8]) -> bool {
+    if text.is_empty() || text == b"-" {
+        return false;
+    }
+    match var {
+        Var::TimeLocal | Var::TimeIso8601 | Var::Msec | Var::Status | Var::Pipe => false,
+        Var::RequestTime | Var::Seconds(_) | Var::Ints(_) | Var::Int(_) | Var::Float(_) => {
+            text.len() > PLAIN_NUMBER_MAX
+        }
+        Var::RemoteAddr
+        | Var::Request
+        | Var::RequestUri
+        | Var::ServerProtocol
+        | Var::UpstreamAddr
+        | Var::ForwardedFor
+        | Var::SslProtocol
+        | Var::Address { .. }
+        | Var::Text(_) => true,
+    }
+}
+
 fn fail(msg: String) -> ParseError {
     ParseError::new(format!("nginx_access: {msg}"))
 }
@@ -288,6 +314,7 @@ impl LogFormatParser {
         put(fields, "message", span_value(0, raw.len()));
 
         let mut pos = lead.len();
+        let mut free: SmallVec<[(usize, usize); 16]> = SmallVec::new();
         let mut time = None;
         let mut deferred = Deferred::default();
         let last = self.format.steps.len().saturating_sub(1);
@@ -328,6 +355,12 @@ impl LogFormatParser {
                 end: value_end,
             };
             self.emit(raw, fields, step, span, &mut time, &mut deferred)?;
+            if holds_free_text(
+                &step.var,
+                bytes.get(span.start..span.end).unwrap_or_default(),
+            ) {
+                free.push((span.start, span.end));
+            }
             pos = next;
         }
         if pos < end {
@@ -338,6 +371,7 @@ impl LogFormatParser {
         self.emit_source(raw, fields, &deferred);
         put(fields, "event.category", static_list("web"));
         put(fields, "event.type", static_list("access"));
+        event.mark_free_text(&free);
         Ok(time)
     }
 
