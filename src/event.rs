@@ -111,22 +111,24 @@ impl Event {
     pub fn mark_free_text(&mut self, free: &[(usize, usize)]) {
         self.plain.clear();
         let len = self.raw.len();
-        let mut plain = PlainSpans::new();
+        // Offsets are `u32`, as in `Text::Span`; a longer line keeps no map.
+        if u32::try_from(len).is_err() {
+            return;
+        }
         let mut at = 0;
-        for &(start, end) in free.iter().chain(std::iter::once(&(len, len))) {
+        for &(start, end) in free {
             if start < at || end < start || end > len {
+                self.plain.clear();
                 return;
             }
             if start > at {
-                // Offsets are `u32`, as in `Text::Span`; a longer line keeps no map.
-                let (Ok(a), Ok(b)) = (u32::try_from(at), u32::try_from(start)) else {
-                    return;
-                };
-                plain.push((a, b));
+                self.plain.push((at as u32, start as u32));
             }
             at = end;
         }
-        self.plain = plain;
+        if len > at {
+            self.plain.push((at as u32, len as u32));
+        }
     }
 
     /// Appends a field without looking for an earlier one of the same name (the hot-path write;

@@ -5,8 +5,10 @@
 //!
 //! Only clean pieces are kept: a piece with anything to hide is scanned again each time, so no
 //! secret outlives its event in this cache, and a hit can only ever mean "nothing to hide" for
-//! text compared byte for byte, never a guess from a hash. The cache holds two generations of
-//! at most [`GENERATION`] pieces of at most [`PIECE_MAX`] bytes: when the young one is full it
+//! text compared byte for byte, never a guess from a hash. A piece is kept on its second clean
+//! scan, not its first (only its hash is noted the first time), so pieces that never repeat
+//! (request lines with ids, one-off bots) cost no copy. The cache holds two generations of at
+//! most [`GENERATION`] pieces of at most [`PIECE_MAX`] bytes: when the young one is full it
 //! becomes the old one and the previous old one is dropped; a piece found in the old one moves
 //! back to the young one. So at most about 2 MiB per worker thread, and a piece still in use
 //! survives any number of turnovers.
@@ -30,11 +32,30 @@ struct Entry {
     text: Box<[u8]>,
 }
 
-#[derive(Default)]
+/// Slots of the first-sighting table (a hash each).
+const SEEN_SLOTS: usize = 4096;
+
 struct Generations {
     young: HashMap<u64, Entry, BuildIdentity>,
     old: HashMap<u64, Entry, BuildIdentity>,
+    /// Hashes of pieces scanned clean once, by their low bits; a later piece with the same
+    /// low bits takes the slot.
+    seen: Box<[u64]>,
 }
+
+impl Default for Generations {
+    fn default() -> Generations {
+        Generations {
+            young: HashMap::default(),
+            old: HashMap::default(),
+            seen: vec![0; SEEN_SLOTS].into_boxed_slice(),
+        }
+    }
+}
+
+/// A piece's hash, from [`lookup`], for [`remember`].
+#[derive(Clone, Copy)]
+pub(super) struct PieceKey(u64);
 
 thread_local! {
     static CLEAN: RefCell<Generations> = RefCell::new(Generations::default());
@@ -51,34 +72,48 @@ fn key(stage: u64, text: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(text, seed() ^ stage.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
-/// Whether `stage` found `text` clean on this thread before.
-pub(super) fn contains(stage: u64, text: &[u8]) -> bool {
+/// Whether `stage` found `text` clean on this thread before (`Ok`), or else the key to
+/// [`remember`] it by.
+pub(super) fn lookup(stage: u64, text: &[u8]) -> Result<(), PieceKey> {
     let k = key(stage, text);
     CLEAN.with(|cell| {
-        let mut g = cell.borrow_mut();
+        let Ok(mut g) = cell.try_borrow_mut() else {
+            return Err(PieceKey(k));
+        };
         let fits = |e: &Entry| e.stage == stage && *e.text == *text;
         if g.young.get(&k).is_some_and(fits) {
-            return true;
+            return Ok(());
         }
         match g.old.remove(&k) {
             Some(e) if fits(&e) => {
                 g.insert(k, e);
-                true
+                Ok(())
             }
-            _ => false,
+            _ => Err(PieceKey(k)),
         }
     })
 }
 
-/// Records that `stage` scanned `text` and found nothing to hide.
-pub(super) fn remember(stage: u64, text: &[u8]) {
+/// Records that `stage` scanned `text` (looked up as `key`) and found nothing to hide: noted on
+/// the first sighting, kept on the second.
+pub(super) fn remember(stage: u64, key: PieceKey, text: &[u8]) {
     if text.len() > PIECE_MAX {
         return;
     }
-    let k = key(stage, text);
     CLEAN.with(|cell| {
-        cell.borrow_mut().insert(
-            k,
+        let Ok(mut g) = cell.try_borrow_mut() else {
+            return;
+        };
+        let slot = (key.0 as usize) & (SEEN_SLOTS - 1);
+        let Some(seen) = g.seen.get_mut(slot) else {
+            return;
+        };
+        if *seen != key.0 {
+            *seen = key.0;
+            return;
+        }
+        g.insert(
+            key.0,
             Entry {
                 stage,
                 text: text.into(),
@@ -101,31 +136,49 @@ impl Generations {
 mod tests {
     use super::*;
 
+    fn seen_twice(stage: u64, text: &[u8]) {
+        for _ in 0..2 {
+            if let Err(k) = lookup(stage, text) {
+                remember(stage, k, text);
+            }
+        }
+    }
+
+    #[test]
+    fn a_piece_is_kept_on_its_second_clean_scan_only() {
+        let text = b"Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101";
+        let k = lookup(1, text).unwrap_err();
+        remember(1, k, text);
+        assert!(lookup(1, text).is_err(), "kept after one sighting");
+        remember(1, k, text);
+        assert!(lookup(1, text).is_ok());
+    }
+
     #[test]
     fn a_piece_is_clean_only_for_the_stage_that_scanned_it() {
-        remember(1, b"Mozilla/5.0 (X11; Linux x86_64)");
-        assert!(contains(1, b"Mozilla/5.0 (X11; Linux x86_64)"));
-        assert!(!contains(2, b"Mozilla/5.0 (X11; Linux x86_64)"));
-        assert!(!contains(1, b"Mozilla/5.0 (X11; Linux x86_64) "));
+        seen_twice(1, b"Mozilla/5.0 (X11; Linux x86_64)");
+        assert!(lookup(1, b"Mozilla/5.0 (X11; Linux x86_64)").is_ok());
+        assert!(lookup(2, b"Mozilla/5.0 (X11; Linux x86_64)").is_err());
+        assert!(lookup(1, b"Mozilla/5.0 (X11; Linux x86_64) ").is_err());
     }
 
     #[test]
     fn long_pieces_are_not_kept() {
         let long = vec![b'a'; PIECE_MAX + 1];
-        remember(3, &long);
-        assert!(!contains(3, &long));
+        seen_twice(3, &long);
+        assert!(lookup(3, &long).is_err());
     }
 
     #[test]
     fn a_piece_in_use_survives_turnovers_and_the_rest_is_bounded() {
-        remember(4, b"kept");
+        seen_twice(4, b"kept");
         for i in 0..5 * GENERATION {
-            remember(4, format!("piece {i}").as_bytes());
+            seen_twice(4, format!("piece {i}").as_bytes());
             if i % (GENERATION / 2) == 0 {
-                assert!(contains(4, b"kept"), "lost after {i} insertions");
+                assert!(lookup(4, b"kept").is_ok(), "lost after {i} insertions");
             }
         }
-        assert!(!contains(4, b"piece 0"));
+        assert!(lookup(4, b"piece 0").is_err());
         CLEAN.with(|cell| {
             let g = cell.borrow();
             assert!(g.young.len() <= GENERATION && g.old.len() <= GENERATION);

@@ -504,12 +504,9 @@ impl AnonymizeStage {
             }
             // Most fields of an enriched access event hold nothing to search: numbers, times,
             // parser constants, GeoIP names.
-            let may_change = match value {
-                Value::Str(Text::Static(_)) => false,
-                Value::Str(Text::Shared(_)) => full,
-                Value::Str(_) => true,
-                Value::Array(_) | Value::Object(_) => self.may_rewrite(value, full),
-                _ => false,
+            let may_change = match &*value {
+                v @ (Value::Array(_) | Value::Object(_)) => self.may_rewrite(v, full),
+                v => scalar_may_rewrite(v, full),
             };
             if !may_change {
                 continue;
@@ -741,20 +738,17 @@ impl AnonymizeStage {
     /// Whether [`Self::rewrite_value`] could change `value`: it holds text from the line or the
     /// data (per-stream context only when `full`), or an object key that may name a secret.
     fn may_rewrite(&self, value: &Value, full: bool) -> bool {
+        // Scalars are answered here, so only nested lists and objects recurse.
+        let item = |v: &Value| match v {
+            Value::Array(_) | Value::Object(_) => self.may_rewrite(v, full),
+            v => scalar_may_rewrite(v, full),
+        };
         match value {
-            Value::Str(Text::Static(_)) => false,
-            Value::Str(Text::Shared(_)) => full,
-            Value::Str(_) => true,
-            Value::Array(items) => items.iter().any(|v| self.may_rewrite(v, full)),
+            Value::Array(items) => items.iter().any(item),
             Value::Object(entries) => entries
                 .iter()
-                .any(|(key, v)| self.key_may_name_secret(key) || self.may_rewrite(v, full)),
-            Value::Null
-            | Value::Bool(_)
-            | Value::Int(_)
-            | Value::Float(_)
-            | Value::Ip(_)
-            | Value::Timestamp(_) => false,
+                .any(|(key, v)| self.key_may_name_secret(key) || item(v)),
+            v => scalar_may_rewrite(v, full),
         }
     }
 
@@ -995,14 +989,27 @@ impl AnonymizeStage {
         // do repeat.
         let cacheable = piece.len() <= clean_pieces::PIECE_MAX
             && !(piece.len() <= 45 && parse_address(piece).is_some());
-        if cacheable && clean_pieces::contains(self.id, piece.as_bytes()) {
-            return;
-        }
+        let key = match cacheable.then(|| clean_pieces::lookup(self.id, piece.as_bytes())) {
+            Some(Ok(())) => return,
+            Some(Err(key)) => Some(key),
+            None => None,
+        };
         let before = found.len();
         self.rules.scan(piece, &[], true, found);
-        if cacheable && found.len() == before {
-            clean_pieces::remember(self.id, piece.as_bytes());
+        if let (Some(key), true) = (key, found.len() == before) {
+            clean_pieces::remember(self.id, key, piece.as_bytes());
         }
+    }
+}
+
+/// [`AnonymizeStage::may_rewrite`] for a value that is not a list or an object.
+#[inline]
+fn scalar_may_rewrite(value: &Value, full: bool) -> bool {
+    match value {
+        Value::Str(Text::Static(_)) => false,
+        Value::Str(Text::Shared(_)) => full,
+        Value::Str(_) => true,
+        _ => false,
     }
 }
 

@@ -750,7 +750,7 @@ fn emit(event: &mut Event, line: &AccessLine) {
 fn free_text(raw: &str, line: &AccessLine) -> SmallVec<[(usize, usize); 8]> {
     let mut free = SmallVec::new();
     let mut add = |span: Span| {
-        if slice(raw, span) != "-" && span.start < span.end {
+        if span.start < span.end && raw.as_bytes().get(span.start..span.end) != Some(b"-") {
             free.push((span.start, span.end));
         }
     };

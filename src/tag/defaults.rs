@@ -160,9 +160,14 @@ thread_local! {
         std::cell::RefCell::new(ShapeCache::new(512));
 }
 
-fn seen(event: &Event) -> Seen<'_> {
+/// Seed of this module's shape keys, when the caller has none.
+const SHAPE_SEED: u64 = 0x7a6;
+
+/// What the built-in tags read in `event`; `shape` is the event's shape key under any seed
+/// (the cache checks the names, so keys of one shape under two seeds only share nothing).
+fn seen(event: &Event, shape: Option<u64>) -> Seen<'_> {
     let fields = &event.fields;
-    let slots = match shape::hash(fields, 0x7a6) {
+    let slots = match shape {
         Some(key) => SLOTS.with(|cache| {
             *cache
                 .borrow_mut()
@@ -232,7 +237,13 @@ impl Defaults {
 
     /// Adds the built-in tags `event` qualifies for.
     pub fn apply(&self, event: &mut Event) {
-        let found = self.find(event) & self.on;
+        let shape = shape::hash(&event.fields, SHAPE_SEED);
+        self.apply_in_shape(event, shape);
+    }
+
+    /// [`Defaults::apply`] with the event's shape key already computed (see `seen`).
+    pub fn apply_in_shape(&self, event: &mut Event, shape: Option<u64>) {
+        let found = self.find(event, shape) & self.on;
         for (bit, name) in NAMES.iter().enumerate() {
             if found & (1 << bit) != 0 {
                 event.add_tag(*name);
@@ -242,8 +253,8 @@ impl Defaults {
 
     /// The bit set of built-in tags that apply (whether on or not, apart from the message search,
     /// which is skipped when it cannot change the answer).
-    fn find(&self, event: &Event) -> u8 {
-        let seen = seen(event);
+    fn find(&self, event: &Event, shape: Option<u64>) -> u8 {
+        let seen = seen(event, shape);
         let mut found = 0;
         match seen.status.and_then(|v| int_value(event, v)) {
             Some(401 | 403) => found |= CLIENT_ERROR | AUTHENTICATION,

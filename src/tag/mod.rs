@@ -148,18 +148,24 @@ impl TagStage {
 
     /// Tags, sets, routes `event`; `Verdict::Drop` when a matching rule drops it.
     pub fn apply(&self, event: &mut Event) -> Verdict {
-        if let Some(defaults) = &self.defaults {
-            defaults.apply(event);
-        }
         if self.rules.is_empty() {
+            if let Some(defaults) = &self.defaults {
+                defaults.apply(event);
+            }
             return Verdict::Keep;
+        }
+        // One shape key serves the built-in tags and the rules' slots (tags are not fields, so
+        // the built-ins leave the shape as it was).
+        let shape = self.fields.shape_of(event);
+        if let Some(defaults) = &self.defaults {
+            defaults.apply_in_shape(event, shape);
         }
         let mut buf = [condition::ABSENT; MAX_SLOTS];
         let slots: &mut [u32] = match buf.get_mut(..self.fields.len()) {
             Some(slots) => slots,
             None => &mut [],
         };
-        self.fields.resolve(event, slots);
+        self.fields.resolve_in_shape(event, slots, shape);
         for rule in &self.rules {
             if rule.when.eval_in(event, slots) {
                 rule.actions.apply(event);

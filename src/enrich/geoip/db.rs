@@ -15,10 +15,11 @@
 //! in English (`names.en`), so the other languages and fields of a GeoIP2 record are skipped
 //! rather than decoded.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 use maxminddb::{MaxMindDbError, Reader};
@@ -225,8 +226,28 @@ impl Db {
     }
 }
 
+/// A name from a database as a value that costs nothing to copy into an event or to drop.
 fn shared(s: &str) -> Value {
-    Value::Str(Text::Shared(Arc::from(s)))
+    Value::Str(Text::Static(interned(s)))
+}
+
+/// `s`, kept for the life of the process, once per distinct text. Names from the databases
+/// (cities, regions, countries, networks' owners) go into every located event: as shared
+/// strings each copy and drop would update a reference count from every worker thread. They
+/// are interned only when an address is looked up in a database (a cache miss), so the set
+/// holds the names of the places actually seen, at most the databases' own name lists (a few
+/// MiB for GeoLite2 City and ASN), and a reloaded database adds only the names that are new.
+fn interned(s: &str) -> &'static str {
+    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    // A panic elsewhere while holding the lock leaves the set intact: it is only inserted to.
+    let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+    let names = names.get_or_insert_with(HashSet::new);
+    if let Some(known) = names.get(s) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(Box::from(s));
+    names.insert(leaked);
+    leaked
 }
 
 fn push_str(out: &mut Vec<(Slot, Value)>, slot: Slot, s: Option<&str>) {
@@ -317,7 +338,7 @@ impl CityRecord<'_> {
             {
                 out.push((
                     Slot::RegionIsoCode,
-                    Value::Str(Text::Shared(Arc::from(format!("{country}-{code}")))),
+                    Value::Str(Text::Static(interned(&format!("{country}-{code}")))),
                 ));
             }
             push_str(out, Slot::RegionName, region.names.en);
