@@ -13,6 +13,11 @@
 //!    fields named like a secret (`password`, `user.api_key`, `access_token`...) are masked
 //!    whole.
 //!
+//! A line whose parser marked what cannot hold free text (`Event::plain`: an NGINX access
+//! line's time, status, short numbers and syntax) is scanned only in the pieces between, one
+//! by one, and a piece this thread already found clean is not scanned again (`clean_pieces`):
+//! access logs repeat their user agents, referrers and request lines.
+//!
 //! Nothing is allocated for a field with nothing to hide: detection works on the borrowed text
 //! (mostly spans of the event's line) and only a field that changes gets a new string.
 //!

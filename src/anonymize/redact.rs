@@ -395,8 +395,7 @@ fn write_ipv6(buf: &mut [u8], a: std::net::Ipv6Addr) -> usize {
     n
 }
 
-/// Appends ASCII text written by this module (digits, hex, dots, colons): no UTF-8 check
-/// needed, and none paid for.
+/// Appends ASCII text written by this module (digits, hex, dots, colons).
 fn push_ascii(out: &mut String, ascii: &[u8]) {
     // The writers above produce ASCII only, so the check always passes; it costs a few
     // instructions per byte, a char-by-char push several times that.
