@@ -107,7 +107,7 @@ impl Event {
     /// only parts of it holding free text (user names, request lines, referrers, user agents,
     /// anything it did not validate): everything between them becomes [`Event::plain`].
     /// Spans out of order, overlapping or outside the line leave the line all free text, so a
-    /// mistake costs speed, never a scan.
+    /// parser's mistake costs speed, never a part of the line left unscanned.
     pub fn mark_free_text(&mut self, free: &[(usize, usize)]) {
         self.plain.clear();
         let len = self.raw.len();

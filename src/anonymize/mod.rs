@@ -780,7 +780,7 @@ impl AnonymizeStage {
                 }
                 match self.rules.rewrite(text, known, full) {
                     Some(new) => {
-                        *value = Value::owned_str(new);
+                        *value = Value::Str(Text::Owned(new));
                         true
                     }
                     None => false,

@@ -172,10 +172,10 @@ impl TextRules {
     }
 
     /// `text` with its findings replaced, or `None` when there is nothing to replace.
-    pub(crate) fn rewrite(&self, text: &str, known: &[Known<'_>], full: bool) -> Option<String> {
+    pub(crate) fn rewrite(&self, text: &str, known: &[Known<'_>], full: bool) -> Option<Box<str>> {
         let mut found = Matches::new();
         self.scan(text, known, full, &mut found);
-        (!found.is_empty()).then(|| render(text, &found, known).into())
+        (!found.is_empty()).then(|| render(text, &found, known))
     }
 }
 

@@ -935,9 +935,11 @@ impl FieldTable {
                 self.resolve_by_name(event, &mut fresh);
                 fresh.into()
             });
-            match cached.get(..slots.len()) {
-                Some(cached) if cached.len() == slots.len() => slots.copy_from_slice(cached),
-                _ => self.resolve_by_name(event, slots),
+            // Same table, same length; a different one is a caller's `slots` of another size.
+            if cached.len() == slots.len() {
+                slots.copy_from_slice(cached);
+            } else {
+                self.resolve_by_name(event, slots);
             }
         })
     }

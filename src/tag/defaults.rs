@@ -164,7 +164,8 @@ thread_local! {
 const SHAPE_SEED: u64 = 0x7a6;
 
 /// What the built-in tags read in `event`; `shape` is the event's shape key under any seed
-/// (the cache checks the names, so keys of one shape under two seeds only share nothing).
+/// (the cache checks the names, so a key made under another seed is as good: one shape may
+/// then have two entries, never a wrong one).
 fn seen(event: &Event, shape: Option<u64>) -> Seen<'_> {
     let fields = &event.fields;
     let slots = match shape {
