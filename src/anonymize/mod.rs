@@ -34,6 +34,7 @@ mod secrets;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -293,17 +294,50 @@ pub struct AnonymizeStage {
     extra_keys: bool,
 }
 
-/// Most shapes a thread keeps the roles of (see `event::shape`).
-const ROLES_CACHE_MAX: usize = 512;
+/// Most shapes a thread keeps the plans of.
+const PLAN_CACHE_MAX: usize = 512;
 
 thread_local! {
-    static ROLES: std::cell::RefCell<ShapeCache<Box<[u8]>>> =
-        std::cell::RefCell::new(ShapeCache::new(ROLES_CACHE_MAX));
+    static PLANS: std::cell::RefCell<ShapeCache<Rc<Plan>>> =
+        std::cell::RefCell::new(ShapeCache::new(PLAN_CACHE_MAX));
 }
 
 /// Roles of the fields of one event; most events have fewer than 48 fields.
 type Roles = SmallVec<[u8; 48]>;
 type KnownList<'r> = SmallVec<[Known<'r>; 4]>;
+
+/// What the stage does with each field of an event, worked out from the names alone: once per
+/// shape (see `event::shape`), so an event of a known shape visits its identity and text
+/// fields directly instead of looking at every field's role three times.
+#[derive(Debug, Default)]
+struct Plan {
+    /// The roles of every field, in event order.
+    roles: Roles,
+    /// Fields with an identity role (address, its text, pseudonymized), in event order.
+    identity: SmallVec<[usize; 4]>,
+    /// Text fields without an identity role: where the widest span is looked for.
+    text_only: SmallVec<[usize; 8]>,
+}
+
+impl Plan {
+    fn new(roles: Roles) -> Plan {
+        let mut plan = Plan {
+            roles,
+            ..Plan::default()
+        };
+        for (i, &r) in plan.roles.iter().enumerate() {
+            if r & IDENTITY != 0 {
+                plan.identity.push(i);
+            } else if r & role::TEXT != 0 {
+                plan.text_only.push(i);
+            }
+        }
+        plan
+    }
+}
+
+/// Roles whose fields the identity pass rewrites.
+const IDENTITY: u8 = role::IP | role::ADDRESS | role::PSEUDO;
 
 impl AnonymizeStage {
     pub fn build(config: &AnonymizeConfig) -> Result<AnonymizeStage, AnonymizeError> {
@@ -454,8 +488,8 @@ impl AnonymizeStage {
             raw, fields, plain, ..
         } = event;
         let raw: &str = raw;
-        let mut roles = Roles::new();
-        if self.filter {
+        let plan: Rc<Plan> = if self.filter {
+            let mut roles = Roles::new();
             fields.retain(|(name, _)| {
                 let r = self.role_of(name);
                 let keep = r & role::REMOVE == 0
@@ -465,26 +499,30 @@ impl AnonymizeStage {
                 }
                 keep
             });
+            Rc::new(Plan::new(roles))
         } else {
+            let make = || {
+                Rc::new(Plan::new(
+                    fields.iter().map(|(n, _)| self.role_of(n)).collect(),
+                ))
+            };
             match shape::hash(fields, self.id) {
-                Some(key) => ROLES.with(|cache| {
-                    let mut cache = cache.borrow_mut();
-                    let cached = cache.get_or_insert_with(key, fields, || {
-                        fields.iter().map(|(n, _)| self.role_of(n)).collect()
-                    });
-                    roles.extend_from_slice(cached);
+                Some(key) => PLANS.with(|cache| match cache.try_borrow_mut() {
+                    Ok(mut cache) => cache.get_or_insert_with(key, fields, make).clone(),
+                    Err(_) => make(),
                 }),
-                None => roles.extend(fields.iter().map(|(n, _)| self.role_of(n))),
+                None => make(),
             }
-        }
+        };
+        let roles = &plan.roles[..];
 
         let mut known = KnownList::new();
         if self.ip.is_some() || self.pseudo.is_some() {
-            self.identity_pass(raw, fields, &roles, &mut known);
+            self.identity_pass(raw, fields, &plan, &mut known);
         }
 
         let container = if self.rules.any() && self.rules.patterns.is_empty() {
-            Container::pick(self, raw, plain, fields, &roles, &known)
+            Container::pick(self, raw, plain, fields, &plan, &known)
         } else {
             None
         };
@@ -493,7 +531,7 @@ impl AnonymizeStage {
         let mut path_changed = false;
         let mut span_found = redact::Matches::new();
         for (i, ((name, value), &r)) in fields.iter_mut().zip(roles.iter()).enumerate() {
-            if r & (role::IP | role::ADDRESS | role::PSEUDO) != 0 {
+            if r & IDENTITY != 0 {
                 continue;
             }
             let mut full = r & role::TEXT != 0;
@@ -556,27 +594,29 @@ impl AnonymizeStage {
         &self,
         raw: &'r str,
         fields: &mut [(FieldName, Value)],
-        roles: &[u8],
+        plan: &Plan,
         known: &mut KnownList<'r>,
     ) {
         // Addresses held as `Value::Ip`: their text is only produced when no sibling string
         // already recorded the same address.
         let mut typed: SmallVec<[(IpAddr, IpAddr); 4]> = SmallVec::new();
-        for ((_, value), &r) in fields.iter_mut().zip(roles) {
-            if r & role::PSEUDO != 0 {
-                if let Some(p) = &self.pseudo {
-                    self.pseudonymize_value(p, raw, value, known, &mut typed);
+        // Typed addresses first: the text beside one (`source.address` beside `source.ip`) is
+        // then recognized as the same address by its text instead of parsed again.
+        for typed_pass in [true, false] {
+            for &i in &plan.identity {
+                let (Some((_, value)), Some(&r)) = (fields.get_mut(i), plan.roles.get(i)) else {
+                    continue;
+                };
+                if matches!(value, Value::Ip(_)) != typed_pass {
+                    continue;
                 }
-            } else if r & (role::IP | role::ADDRESS) != 0 {
-                if let Some(a) = &self.ip {
-                    self.anonymize_address(
-                        a,
-                        raw,
-                        value,
-                        r & role::ADDRESS != 0,
-                        known,
-                        &mut typed,
-                    );
+                if r & role::PSEUDO != 0 {
+                    if let Some(p) = &self.pseudo {
+                        self.pseudonymize_value(p, raw, value, known, &mut typed);
+                    }
+                } else if let Some(a) = &self.ip {
+                    let as_text = r & role::ADDRESS != 0;
+                    self.anonymize_address(a, raw, value, as_text, known, &mut typed);
                 }
             }
         }
@@ -586,7 +626,7 @@ impl AnonymizeStage {
             }
             known.push(Known {
                 text: redact::ip_known_text(orig),
-                repl: Repl::Ip(anon),
+                repl: Repl::Ip(redact::IpText::new(anon)),
                 ip: Some(orig),
             });
         }
@@ -617,12 +657,19 @@ impl AnonymizeStage {
                 if text.is_empty() {
                     return;
                 }
-                if let Some(a) = parse_address(text) {
-                    let out = anon.anonymize(a);
+                let seen = typed
+                    .iter()
+                    .find(|(orig, _)| redact::is_ip_text(*orig, text))
+                    .copied();
+                if let Some((a, out)) =
+                    seen.or_else(|| parse_address(text).map(|a| (a, anon.anonymize(a))))
+                {
                     if out == a {
                         // Already in its anonymized form (`x.y.z.0`): nothing to copy.
                         return;
                     }
+                    // Written once, for this field and wherever else the address appears.
+                    let out_text = redact::IpText::new(out);
                     if !known.iter().any(|k| k.ip == Some(a)) {
                         let kt = match in_line {
                             Some(s) => Some(KnownText::Raw(s.trim())),
@@ -631,13 +678,13 @@ impl AnonymizeStage {
                         if let Some(kt) = kt {
                             known.push(Known {
                                 text: kt,
-                                repl: Repl::Ip(out),
+                                repl: Repl::Ip(out_text),
                                 ip: Some(a),
                             });
                         }
                     }
                     *value = if as_text {
-                        Value::Str(Text::Owned(redact::ip_text(out)))
+                        Value::Str(Text::Owned(out_text.as_str().into()))
                     } else {
                         Value::Ip(out)
                     };
@@ -661,7 +708,7 @@ impl AnonymizeStage {
                     if let Some(kt) = KnownText::inline(orig) {
                         known.push(Known {
                             text: kt,
-                            repl: Repl::Ip(out),
+                            repl: Repl::Ip(redact::IpText::new(out)),
                             ip: parsed,
                         });
                     }
@@ -852,23 +899,15 @@ impl Container {
         raw: &str,
         plain: &[(u32, u32)],
         fields: &[(FieldName, Value)],
-        roles: &[u8],
+        plan: &Plan,
         known: &[Known<'_>],
     ) -> Option<Container> {
-        let spans = fields
-            .iter()
-            .zip(roles)
-            .enumerate()
-            .filter_map(|(i, ((_, v), &r))| {
-                let text_only =
-                    r & role::TEXT != 0 && r & (role::IP | role::ADDRESS | role::PSEUDO) == 0;
-                match v {
-                    Value::Str(Text::Span { start, end }) if text_only => {
-                        Some((i, *start as usize, *end as usize))
-                    }
-                    _ => None,
-                }
-            });
+        let spans = plan.text_only.iter().filter_map(|&i| match fields.get(i) {
+            Some((_, Value::Str(Text::Span { start, end }))) => {
+                Some((i, *start as usize, *end as usize))
+            }
+            _ => None,
+        });
         let spans: SmallVec<[(usize, usize, usize); 8]> = spans.collect();
         let &(index, start, end) = spans.iter().max_by_key(|(_, s, e)| e - s)?;
         // Worth it only when another text span lies inside (NGINX: every `url.*` in the line).
@@ -965,22 +1004,22 @@ impl AnonymizeStage {
                 let Some(piece) = raw.get(at..piece_end) else {
                     return false;
                 };
-                piece_found.clear();
                 match known
                     .iter()
                     .position(|k| k.text.as_bytes() == piece.as_bytes())
                 {
-                    Some(k) => piece_found.push(Match {
-                        start: 0,
-                        end: piece.len(),
+                    Some(k) => found.push(Match {
+                        start: at - start,
+                        end: piece_end - start,
                         kind: Kind::Known(k),
                     }),
                     None => {
+                        piece_found.clear();
                         redact::find_known(piece, known, &mut piece_found);
                         self.scan_piece(piece, &mut piece_found);
+                        found.extend(piece_found.iter().map(|m| m.shifted(at - start)));
                     }
                 }
-                found.extend(piece_found.iter().map(|m| m.shifted(at - start)));
             }
             at = at.max(plain_end.min(end));
         }

@@ -71,8 +71,30 @@ pub(crate) type Matches = SmallVec<[Match; 8]>;
 /// What replaces a known value.
 #[derive(Debug, Clone)]
 pub(crate) enum Repl {
-    Ip(IpAddr),
+    /// An anonymized address, written once for every place it goes.
+    Ip(IpText),
     Text(Arc<str>),
+}
+
+/// The text of an address, on the stack.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IpText {
+    buf: [u8; 45],
+    len: u8,
+}
+
+impl IpText {
+    pub(crate) fn new(ip: IpAddr) -> IpText {
+        let mut buf = [0u8; 45];
+        // At most 45 bytes.
+        let len = write_ip(&mut buf, ip) as u8;
+        IpText { buf, len }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Written by `write_ip`: ASCII, so the check always passes.
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or_default()
+    }
 }
 
 /// The original text of a known value: borrowed from the event's line when it was a span of it,
@@ -302,7 +324,7 @@ fn render_into(out: &mut String, text: &str, found: &[Match], known: &[Known<'_>
             }
             Kind::Ip(ip) => push_ip(out, ip),
             Kind::Known(k) => match known.get(k).map(|k| &k.repl) {
-                Some(Repl::Ip(ip)) => push_ip(out, *ip),
+                Some(Repl::Ip(ip)) => out.push_str(ip.as_str()),
                 Some(Repl::Text(t)) => out.push_str(t),
                 None => out.push_str(STARS),
             },
@@ -310,15 +332,6 @@ fn render_into(out: &mut String, text: &str, found: &[Match], known: &[Known<'_>
         pos = m.end;
     }
     out.push_str(&text[pos..]);
-}
-
-/// An address as a string of exactly its length, without the formatting machinery.
-pub(crate) fn ip_text(ip: IpAddr) -> Box<str> {
-    let mut buf = [0u8; 45];
-    let len = write_ip(&mut buf, ip);
-    let mut text = String::with_capacity(len);
-    push_ascii(&mut text, &buf[..len]);
-    text.into_boxed_str()
 }
 
 /// Appends an address, written into a stack buffer without the formatting machinery.
@@ -402,6 +415,17 @@ fn push_ascii(out: &mut String, ascii: &[u8]) {
     out.push_str(std::str::from_utf8(ascii).unwrap_or_default());
 }
 
+/// Whether `text` is `ip` in the standard text form, as the text beside a typed address
+/// (`source.address`) usually is: writing an address costs a tenth of parsing one.
+pub(crate) fn is_ip_text(ip: IpAddr, text: &str) -> bool {
+    let mut buf = [0u8; 45];
+    if text.len() > buf.len() {
+        return false;
+    }
+    let len = write_ip(&mut buf, ip);
+    buf.get(..len) == Some(text.as_bytes())
+}
+
 /// The text of `ip` as a known value, without going through `fmt`.
 pub(crate) fn ip_known_text(ip: IpAddr) -> KnownText<'static> {
     let mut buf = [0u8; 64];
@@ -410,24 +434,35 @@ pub(crate) fn ip_known_text(ip: IpAddr) -> KnownText<'static> {
     KnownText::Inline { buf, len }
 }
 
-/// Writes the dotted quad of `octets` at the start of `buf`; returns its length (7-15).
+/// Writes the dotted quad of `octets` at the start of `buf` (at least 16 bytes: each octet is
+/// copied as four); returns its length (7-15).
 fn write_ipv4(buf: &mut [u8], octets: [u8; 4]) -> usize {
+    /// The decimal digits of every octet, padded to four bytes, and their count.
+    const DIGITS: [([u8; 4], u8); 256] = {
+        let mut table = [([0u8; 4], 0u8); 256];
+        let mut o = 0;
+        while o < 256 {
+            let (h, t, u) = ((o / 100) as u8, (o / 10 % 10) as u8, (o % 10) as u8);
+            table[o] = if o >= 100 {
+                ([b'0' + h, b'0' + t, b'0' + u, 0], 3)
+            } else if o >= 10 {
+                ([b'0' + t, b'0' + u, 0, 0], 2)
+            } else {
+                ([b'0' + u, 0, 0, 0], 1)
+            };
+            o += 1;
+        }
+        table
+    };
     let mut n = 0;
     for (k, o) in octets.into_iter().enumerate() {
         if k > 0 {
             buf[n] = b'.';
             n += 1;
         }
-        if o >= 100 {
-            buf[n] = b'0' + o / 100;
-            n += 1;
-        }
-        if o >= 10 {
-            buf[n] = b'0' + o / 10 % 10;
-            n += 1;
-        }
-        buf[n] = b'0' + o % 10;
-        n += 1;
+        let (digits, len) = DIGITS[usize::from(o)];
+        buf[n..n + 4].copy_from_slice(&digits);
+        n += usize::from(len);
     }
     n
 }
@@ -504,16 +539,32 @@ mod tests {
 
     #[test]
     fn ipv4_text_matches_the_standard_form() {
-        for octets in [
-            [0, 0, 0, 0],
-            [255, 255, 255, 255],
-            [10, 0, 99, 100],
-            [1, 20, 109, 9],
-        ] {
+        // Every octet value in every position.
+        let all = (0..=255u8).flat_map(|o| {
+            [
+                [o, 0, 0, 0],
+                [1, o, 2, 3],
+                [9, 99, o, 255],
+                [255, 10, 100, o],
+            ]
+        });
+        for octets in all {
             let mut out = String::from("x");
             push_ip(&mut out, IpAddr::V4(octets.into()));
             assert_eq!(out, format!("x{}", std::net::Ipv4Addr::from(octets)));
         }
+    }
+
+    #[test]
+    fn only_the_standard_text_of_an_address_is_recognized_as_it() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(is_ip_text(ip("203.0.113.9"), "203.0.113.9"));
+        assert!(is_ip_text(ip("2001:db8::7"), "2001:db8::7"));
+        assert!(!is_ip_text(ip("2001:db8::7"), "2001:DB8::7"));
+        assert!(!is_ip_text(ip("2001:db8::7"), "2001:db8:0::7"));
+        assert!(!is_ip_text(ip("203.0.113.9"), "203.0.113.90"));
+        assert!(!is_ip_text(ip("203.0.113.9"), "203.0.113."));
+        assert!(!is_ip_text(ip("203.0.113.9"), &"9".repeat(100)));
     }
 
     #[test]

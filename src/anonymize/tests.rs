@@ -673,3 +673,62 @@ fn a_mapped_log_format_line_is_anonymized_as_a_whole_scan_would() {
         assert_eq!(mapped.fields, whole.fields, "{line}");
     }
 }
+
+#[test]
+fn an_address_text_beside_a_typed_address_is_anonymized_in_any_spelling() {
+    // `source.address` is recognized as `source.ip` by its standard text; any other spelling
+    // of the same address (upper case, leading zeros in IPv6, a mapped IPv4) must still be
+    // parsed and anonymized, and a different address beside it must not take its value.
+    let st = stage(DESIGN);
+    let cases = [
+        ("2001:db8:7:1::7", "2001:db8:7:1::7", "2001:db8:7::"),
+        ("2001:DB8:7:1::7", "2001:db8:7:1::7", "2001:db8:7::"),
+        (
+            "2001:0db8:0007:0001::0007",
+            "2001:db8:7:1::7",
+            "2001:db8:7::",
+        ),
+        ("203.0.113.9", "203.0.113.9", "203.0.113.0"),
+        ("198.51.100.20", "203.0.113.9", "198.51.100.0"),
+        ("::ffff:203.0.113.9", "203.0.113.9", "::ffff:203.0.113.0"),
+    ];
+    for (text, typed, expected) in cases {
+        let mut e = Event::new(format!("{text} said hello"), RecordOrigin::default());
+        e.push_span("source.address", 0, text.len());
+        e.push("source.ip", Value::Ip(typed.parse().unwrap()));
+        e.push_span("message", 0, e.raw.len());
+        st.apply(&mut e);
+        assert_eq!(s(&e, "source.address"), expected, "{text}");
+        assert_eq!(s(&e, "message"), format!("{expected} said hello"), "{text}");
+    }
+}
+
+#[test]
+fn events_of_different_shapes_keep_their_own_plans() {
+    // The same names in another order, on one thread: each shape's identity and text fields
+    // are where its own names say.
+    let st = stage(DESIGN);
+    for round in 0..3 {
+        for order in [0, 1] {
+            let mut e = Event::new("10.1.2.3 a@example.com".into(), RecordOrigin::default());
+            if order == 0 {
+                e.push_span("source.address", 0, 8);
+                e.push_span("message", 0, e.raw.len());
+            } else {
+                e.push_span("message", 0, e.raw.len());
+                e.push_span("source.address", 0, 8);
+            }
+            st.apply(&mut e);
+            assert_eq!(
+                s(&e, "source.address"),
+                "10.1.2.0",
+                "round {round} order {order}"
+            );
+            assert_eq!(
+                s(&e, "message"),
+                "10.1.2.0 a***@example.com",
+                "round {round} order {order}"
+            );
+        }
+    }
+}

@@ -873,10 +873,11 @@ pub struct FieldTable {
 impl FieldTable {
     /// Gives every field path of `expr` its slot (the same name shares one).
     pub fn register(&mut self, expr: &mut Expr) {
-        expr.visit_paths(&mut |path| path.slot = self.slot_of(&path.name));
+        expr.visit_paths(&mut |path| path.slot = self.slot_for(&path.name));
     }
 
-    fn slot_of(&mut self, name: &str) -> usize {
+    /// The slot of a field name, given it now if it has none.
+    pub fn slot_for(&mut self, name: &str) -> usize {
         if let Some(slot) = self.names.iter().position(|n| **n == *name) {
             return slot;
         }

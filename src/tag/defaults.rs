@@ -22,7 +22,6 @@ use regex::Regex;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::event::shape::{self, ShapeCache};
 use crate::event::{Event, Value};
 
 use super::RuleError;
@@ -130,7 +129,7 @@ struct Seen<'a> {
 }
 
 /// The fields the built-in tags read, in `Seen` order.
-const READ: [&str; 7] = [
+pub(super) const READ: [&str; 7] = [
     "http.response.status_code",
     "event.duration",
     "log.level",
@@ -142,9 +141,10 @@ const READ: [&str; 7] = [
 
 /// Where each of `READ` is in a field list (the last write, as everywhere an event is read);
 /// `u32::MAX` when absent.
-type Slots = [u32; 7];
+pub(super) type Slots = [u32; 7];
 
-fn slots(fields: &[(crate::event::FieldName, Value)]) -> Slots {
+/// `Slots` found by comparing names, for a caller without them resolved.
+pub(super) fn slots(fields: &[(crate::event::FieldName, Value)]) -> Slots {
     let mut slots = [u32::MAX; 7];
     for (i, (name, _)) in fields.iter().enumerate() {
         if let Some(k) = READ.iter().position(|r| *r == name.as_ref()) {
@@ -154,28 +154,9 @@ fn slots(fields: &[(crate::event::FieldName, Value)]) -> Slots {
     slots
 }
 
-thread_local! {
-    /// Slots per event shape (see `event::shape`): the names are compared once per shape.
-    static SLOTS: std::cell::RefCell<ShapeCache<Slots>> =
-        std::cell::RefCell::new(ShapeCache::new(512));
-}
-
-/// Seed of this module's shape keys, when the caller has none.
-const SHAPE_SEED: u64 = 0x7a6;
-
-/// What the built-in tags read in `event`; `shape` is the event's shape key under any seed
-/// (the cache checks the names, so a key made under another seed is as good: one shape may
-/// then have two entries, never a wrong one).
-fn seen(event: &Event, shape: Option<u64>) -> Seen<'_> {
+/// What the built-in tags read in `event`, at `slots`.
+fn seen<'e>(event: &'e Event, slots: &Slots) -> Seen<'e> {
     let fields = &event.fields;
-    let slots = match shape {
-        Some(key) => SLOTS.with(|cache| {
-            *cache
-                .borrow_mut()
-                .get_or_insert_with(key, fields, || slots(fields))
-        }),
-        _ => slots(fields),
-    };
     let at = |k: usize| {
         usize::try_from(slots[k])
             .ok()
@@ -238,13 +219,14 @@ impl Defaults {
 
     /// Adds the built-in tags `event` qualifies for.
     pub fn apply(&self, event: &mut Event) {
-        let shape = shape::hash(&event.fields, SHAPE_SEED);
-        self.apply_in_shape(event, shape);
+        let at = slots(&event.fields);
+        self.apply_at(event, &at);
     }
 
-    /// [`Defaults::apply`] with the event's shape key already computed (see `seen`).
-    pub fn apply_in_shape(&self, event: &mut Event, shape: Option<u64>) {
-        let found = self.find(event, shape) & self.on;
+    /// [`Defaults::apply`] with the fields it reads already found (the tag stage resolves them
+    /// with the rules' fields, once per event shape).
+    pub(super) fn apply_at(&self, event: &mut Event, slots: &Slots) {
+        let found = self.find(event, slots) & self.on;
         for (bit, name) in NAMES.iter().enumerate() {
             if found & (1 << bit) != 0 {
                 event.add_tag(*name);
@@ -254,8 +236,8 @@ impl Defaults {
 
     /// The bit set of built-in tags that apply (whether on or not, apart from the message search,
     /// which is skipped when it cannot change the answer).
-    fn find(&self, event: &Event, shape: Option<u64>) -> u8 {
-        let seen = seen(event, shape);
+    fn find(&self, event: &Event, slots: &Slots) -> u8 {
+        let seen = seen(event, slots);
         let mut found = 0;
         match seen.status.and_then(|v| int_value(event, v)) {
             Some(401 | 403) => found |= CLIENT_ERROR | AUTHENTICATION,

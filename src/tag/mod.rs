@@ -91,8 +91,10 @@ const MAX_SLOTS: usize = 64;
 pub struct TagStage {
     defaults: Option<defaults::Defaults>,
     rules: Vec<Rule>,
-    /// Every field name the rules' conditions read.
+    /// Every field name the rules' conditions and the built-in tags read.
     fields: condition::FieldTable,
+    /// The slots in `fields` of what the built-in tags read (`defaults::READ`).
+    read: [usize; 7],
     /// Distinct `index` patterns, in rule order.
     routes: Vec<Arc<str>>,
 }
@@ -133,8 +135,13 @@ impl TagStage {
             fields.register(&mut when);
             compiled.push(Rule { when, actions });
         }
+        let read = match &defaults {
+            Some(_) => defaults::READ.map(|name| fields.slot_for(name)),
+            None => [usize::MAX; 7],
+        };
         Ok(TagStage {
             defaults,
+            read,
             rules: compiled,
             fields,
             routes,
@@ -148,24 +155,25 @@ impl TagStage {
 
     /// Tags, sets, routes `event`; `Verdict::Drop` when a matching rule drops it.
     pub fn apply(&self, event: &mut Event) -> Verdict {
-        if self.rules.is_empty() {
-            if let Some(defaults) = &self.defaults {
-                defaults.apply(event);
-            }
-            return Verdict::Keep;
-        }
-        // One shape key serves the built-in tags and the rules' slots (tags are not fields, so
-        // the built-ins leave the shape as it was).
-        let shape = self.fields.shape_of(event);
-        if let Some(defaults) = &self.defaults {
-            defaults.apply_in_shape(event, shape);
-        }
+        // One lookup per event shape finds what the built-in tags and the rules read (tags are
+        // not fields, so the built-ins leave the slots as they were).
         let mut buf = [condition::ABSENT; MAX_SLOTS];
         let slots: &mut [u32] = match buf.get_mut(..self.fields.len()) {
             Some(slots) => slots,
             None => &mut [],
         };
-        self.fields.resolve_in_shape(event, slots, shape);
+        if !slots.is_empty() {
+            self.fields.resolve(event, slots);
+        }
+        if let Some(defaults) = &self.defaults {
+            let at = match slots.is_empty() {
+                false => self
+                    .read
+                    .map(|k| slots.get(k).copied().unwrap_or(condition::ABSENT)),
+                true => defaults::slots(&event.fields),
+            };
+            defaults.apply_at(event, &at);
+        }
         for rule in &self.rules {
             if rule.when.eval_in(event, slots) {
                 rule.actions.apply(event);
@@ -227,6 +235,27 @@ mod tests {
         e.push("event.dataset", Value::Str(Text::Static(parser.dataset())));
         parser.parse(&mut e).unwrap();
         e
+    }
+
+    #[test]
+    fn built_in_tags_and_rules_read_the_same_event_with_many_or_few_fields_read() {
+        // Rules reading more names than fit the slots on the stack: both the built-in tags and
+        // the rules then find their fields by name, with the same outcome.
+        let many: String = (0..MAX_SLOTS)
+            .map(|i| format!("[[tag]]\nwhen = 'exists(labels.f{i})'\nadd = ['f{i}']\n\n"))
+            .collect();
+        let last = "[[tag]]\nwhen = 'http.response.status_code == 503'\nadd = ['down']\n";
+        for rules in [String::new(), many] {
+            let tag = stage(&format!("{rules}{last}"));
+            let mut e = nginx(503, "/x");
+            e.push("labels.f3", Value::Int(1));
+            assert_eq!(tag.apply(&mut e), Verdict::Keep);
+            assert!(e.has_tag("http_error") && e.has_tag("down"), "{:?}", e.tags);
+            assert_eq!(e.has_tag("f3"), e.tags.len() == 3, "{:?}", e.tags);
+            let mut e = nginx(404, "/x");
+            tag.apply(&mut e);
+            assert_eq!(e.tags, ["client_error"]);
+        }
     }
 
     #[test]
