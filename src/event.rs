@@ -73,7 +73,7 @@ pub struct Event {
     /// `@timestamp`; `None` until a parser or the fallback sets it.
     pub timestamp: Option<Timestamp>,
     pub fields: Vec<(FieldName, Value)>,
-    pub tags: Vec<Cow<'static, str>>,
+    pub tags: Tags,
     pub origin: RecordOrigin,
     /// Index pattern chosen by a tag rule's `index` action, instead of the output's own.
     pub route: Option<std::sync::Arc<str>>,
@@ -84,6 +84,10 @@ pub struct Event {
     /// Set through [`Event::mark_free_text`].
     pub plain: PlainSpans,
 }
+
+/// An event's tags: most events get none, one or two (an access line's `client_error`, a
+/// rule's tag), held without an allocation.
+pub type Tags = smallvec::SmallVec<[Cow<'static, str>; 2]>;
 
 /// See [`Event::plain`]; an access line has about six such ranges.
 pub type PlainSpans = smallvec::SmallVec<[(u32, u32); 8]>;
@@ -96,7 +100,7 @@ impl Event {
             // A parsed access line has about 20 fields and GeoIP adds up to 14: room for them
             // up front costs less than growing the list three times per event.
             fields: Vec::with_capacity(FIELDS_RESERVED),
-            tags: Vec::new(),
+            tags: Tags::new(),
             origin,
             route: None,
             plain: PlainSpans::new(),

@@ -641,8 +641,8 @@ add = ["scanner"]
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("withheld"), "{text}");
         assert_eq!(
-            event.tags,
-            vec![
+            event.tags[..],
+            [
                 std::borrow::Cow::Borrowed(TRUNCATED_TAG),
                 std::borrow::Cow::Borrowed(PROCESSING_FAILURE_TAG)
             ]

@@ -518,7 +518,7 @@ mod tests {
             ..TagDefaultsConfig::default()
         };
         defaults(config).apply(&mut e);
-        assert_eq!(e.tags, ["db_error"]);
+        assert_eq!(e.tags[..], ["db_error"]);
 
         let off = TagDefaultsConfig {
             enabled: false,
@@ -534,7 +534,7 @@ mod tests {
             ..TagDefaultsConfig::default()
         })
         .apply(&mut e);
-        assert_eq!(e.tags, ["slow"]);
+        assert_eq!(e.tags[..], ["slow"]);
 
         let bad = TagDefaultsConfig {
             disable: vec![Spanned::new(7..13, "slowww".to_string())],

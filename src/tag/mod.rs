@@ -254,7 +254,7 @@ mod tests {
             assert_eq!(e.has_tag("f3"), e.tags.len() == 3, "{:?}", e.tags);
             let mut e = nginx(404, "/x");
             tag.apply(&mut e);
-            assert_eq!(e.tags, ["client_error"]);
+            assert_eq!(e.tags[..], ["client_error"]);
         }
     }
 
@@ -408,7 +408,7 @@ mod tests {
         assert_eq!(tag.apply(&mut e), Verdict::Keep);
         // Built-in first, then the rules in order; the second rule saw the first one's tag.
         assert_eq!(
-            e.tags,
+            e.tags[..],
             ["http_error", "api_error", "page", "seen_api_error"]
         );
         assert_eq!(e.get_str("event.kind"), Some("alert"));
@@ -494,7 +494,7 @@ mod tests {
     fn defaults_follow_the_config() {
         let mut e = nginx(503, "/");
         stage("").apply(&mut e);
-        assert_eq!(e.tags, ["http_error"]);
+        assert_eq!(e.tags[..], ["http_error"]);
 
         let mut e = nginx(503, "/");
         stage("[tag_defaults]\nenabled = false\n").apply(&mut e);
@@ -502,7 +502,7 @@ mod tests {
 
         let mut e = nginx(401, "/");
         stage("[tag_defaults]\ndisable = ['client_error']\n").apply(&mut e);
-        assert_eq!(e.tags, ["authentication"]);
+        assert_eq!(e.tags[..], ["authentication"]);
 
         let mut e = nginx(503, "/");
         TagStage::default().apply(&mut e);
