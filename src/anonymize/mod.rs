@@ -626,7 +626,7 @@ impl AnonymizeStage {
             }
             known.push(Known {
                 text: redact::ip_known_text(orig),
-                repl: Repl::Ip(redact::IpText::new(anon)),
+                repl: Repl::Ip(anon),
                 ip: Some(orig),
             });
         }
@@ -668,8 +668,6 @@ impl AnonymizeStage {
                         // Already in its anonymized form (`x.y.z.0`): nothing to copy.
                         return;
                     }
-                    // Written once, for this field and wherever else the address appears.
-                    let out_text = redact::IpText::new(out);
                     if !known.iter().any(|k| k.ip == Some(a)) {
                         let kt = match in_line {
                             Some(s) => Some(KnownText::Raw(s.trim())),
@@ -678,13 +676,13 @@ impl AnonymizeStage {
                         if let Some(kt) = kt {
                             known.push(Known {
                                 text: kt,
-                                repl: Repl::Ip(out_text),
+                                repl: Repl::Ip(out),
                                 ip: Some(a),
                             });
                         }
                     }
                     *value = if as_text {
-                        Value::Str(Text::Owned(out_text.as_str().into()))
+                        Value::Str(Text::Owned(redact::ip_text(out)))
                     } else {
                         Value::Ip(out)
                     };
@@ -708,7 +706,7 @@ impl AnonymizeStage {
                     if let Some(kt) = KnownText::inline(orig) {
                         known.push(Known {
                             text: kt,
-                            repl: Repl::Ip(redact::IpText::new(out)),
+                            repl: Repl::Ip(out),
                             ip: parsed,
                         });
                     }

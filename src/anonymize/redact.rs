@@ -71,30 +71,8 @@ pub(crate) type Matches = SmallVec<[Match; 8]>;
 /// What replaces a known value.
 #[derive(Debug, Clone)]
 pub(crate) enum Repl {
-    /// An anonymized address, written once for every place it goes.
-    Ip(IpText),
+    Ip(IpAddr),
     Text(Arc<str>),
-}
-
-/// The text of an address, on the stack.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct IpText {
-    buf: [u8; 45],
-    len: u8,
-}
-
-impl IpText {
-    pub(crate) fn new(ip: IpAddr) -> IpText {
-        let mut buf = [0u8; 45];
-        // At most 45 bytes.
-        let len = write_ip(&mut buf, ip) as u8;
-        IpText { buf, len }
-    }
-
-    pub(crate) fn as_str(&self) -> &str {
-        // Written by `write_ip`: ASCII, so the check always passes.
-        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or_default()
-    }
 }
 
 /// The original text of a known value: borrowed from the event's line when it was a span of it,
@@ -324,7 +302,7 @@ fn render_into(out: &mut String, text: &str, found: &[Match], known: &[Known<'_>
             }
             Kind::Ip(ip) => push_ip(out, ip),
             Kind::Known(k) => match known.get(k).map(|k| &k.repl) {
-                Some(Repl::Ip(ip)) => out.push_str(ip.as_str()),
+                Some(Repl::Ip(ip)) => push_ip(out, *ip),
                 Some(Repl::Text(t)) => out.push_str(t),
                 None => out.push_str(STARS),
             },
@@ -334,11 +312,69 @@ fn render_into(out: &mut String, text: &str, found: &[Match], known: &[Known<'_>
     out.push_str(&text[pos..]);
 }
 
-/// Appends an address, written into a stack buffer without the formatting machinery.
+/// The decimal text of every octet value: a dotted quad is four of these and three dots,
+/// pushed with neither `fmt` nor a UTF-8 check (which costs more than the writing).
+static OCTETS: [&str; 256] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+    "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31", "32",
+    "33", "34", "35", "36", "37", "38", "39", "40", "41", "42", "43", "44", "45", "46", "47", "48",
+    "49", "50", "51", "52", "53", "54", "55", "56", "57", "58", "59", "60", "61", "62", "63", "64",
+    "65", "66", "67", "68", "69", "70", "71", "72", "73", "74", "75", "76", "77", "78", "79", "80",
+    "81", "82", "83", "84", "85", "86", "87", "88", "89", "90", "91", "92", "93", "94", "95", "96",
+    "97", "98", "99", "100", "101", "102", "103", "104", "105", "106", "107", "108", "109", "110",
+    "111", "112", "113", "114", "115", "116", "117", "118", "119", "120", "121", "122", "123",
+    "124", "125", "126", "127", "128", "129", "130", "131", "132", "133", "134", "135", "136",
+    "137", "138", "139", "140", "141", "142", "143", "144", "145", "146", "147", "148", "149",
+    "150", "151", "152", "153", "154", "155", "156", "157", "158", "159", "160", "161", "162",
+    "163", "164", "165", "166", "167", "168", "169", "170", "171", "172", "173", "174", "175",
+    "176", "177", "178", "179", "180", "181", "182", "183", "184", "185", "186", "187", "188",
+    "189", "190", "191", "192", "193", "194", "195", "196", "197", "198", "199", "200", "201",
+    "202", "203", "204", "205", "206", "207", "208", "209", "210", "211", "212", "213", "214",
+    "215", "216", "217", "218", "219", "220", "221", "222", "223", "224", "225", "226", "227",
+    "228", "229", "230", "231", "232", "233", "234", "235", "236", "237", "238", "239", "240",
+    "241", "242", "243", "244", "245", "246", "247", "248", "249", "250", "251", "252", "253",
+    "254", "255",
+];
+
+/// Appends an address in the standard library's text form, without the formatting machinery.
 pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
-    let mut buf = [0u8; 45];
-    let len = write_ip(&mut buf, ip);
-    push_ascii(out, &buf[..len]);
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            out.push_str(OCTETS[usize::from(a)]);
+            for o in [b, c, d] {
+                out.push('.');
+                out.push_str(OCTETS[usize::from(o)]);
+            }
+        }
+        IpAddr::V6(v6) => {
+            let mut buf = [0u8; 45];
+            let len = write_ipv6(&mut buf, v6);
+            push_ascii(out, &buf[..len]);
+        }
+    }
+}
+
+/// An address as a string of exactly its length.
+pub(crate) fn ip_text(ip: IpAddr) -> Box<str> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let octets = v4.octets();
+            let len = 3 + octets
+                .iter()
+                .map(|&o| OCTETS[usize::from(o)].len())
+                .sum::<usize>();
+            let mut text = String::with_capacity(len);
+            push_ip(&mut text, ip);
+            text.into_boxed_str()
+        }
+        IpAddr::V6(v6) => {
+            let mut buf = [0u8; 45];
+            let len = write_ipv6(&mut buf, v6);
+            // ASCII, as `write_ipv6` writes.
+            Box::from(std::str::from_utf8(&buf[..len]).unwrap_or_default())
+        }
+    }
 }
 
 /// Writes `ip` at the start of `buf` as the standard library does; returns its length.
