@@ -615,8 +615,7 @@ impl AnonymizeStage {
                         self.pseudonymize_value(p, raw, value, known, &mut typed);
                     }
                 } else if let Some(a) = &self.ip {
-                    let as_text = r & role::ADDRESS != 0;
-                    self.anonymize_address(a, raw, value, as_text, known, &mut typed);
+                    self.anonymize_address(a, raw, value, known, &mut typed);
                 }
             }
         }
@@ -637,7 +636,6 @@ impl AnonymizeStage {
         anon: &IpAnonymizer,
         raw: &'r str,
         value: &mut Value,
-        as_text: bool,
         known: &mut KnownList<'r>,
         typed: &mut SmallVec<[(IpAddr, IpAddr); 4]>,
     ) {
@@ -681,11 +679,10 @@ impl AnonymizeStage {
                             });
                         }
                     }
-                    *value = if as_text {
-                        Value::Str(Text::Owned(redact::ip_text(out)))
-                    } else {
-                        Value::Ip(out)
-                    };
+                    // Typed, also in an `.address` field: the document gets the same text
+                    // (the encoder writes an address as its standard text), without a string
+                    // made for it.
+                    *value = Value::Ip(out);
                     return;
                 }
                 // A list (`X-Forwarded-For`), `host:port`, or a name: every address literal in
@@ -715,7 +712,7 @@ impl AnonymizeStage {
             }
             Value::Array(items) => {
                 for item in items {
-                    self.anonymize_address(anon, raw, item, as_text, known, typed);
+                    self.anonymize_address(anon, raw, item, known, typed);
                 }
             }
             _ => {}

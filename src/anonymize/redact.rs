@@ -355,28 +355,6 @@ pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
     }
 }
 
-/// An address as a string of exactly its length.
-pub(crate) fn ip_text(ip: IpAddr) -> Box<str> {
-    match ip {
-        IpAddr::V4(v4) => {
-            let octets = v4.octets();
-            let len = 3 + octets
-                .iter()
-                .map(|&o| OCTETS[usize::from(o)].len())
-                .sum::<usize>();
-            let mut text = String::with_capacity(len);
-            push_ip(&mut text, ip);
-            text.into_boxed_str()
-        }
-        IpAddr::V6(v6) => {
-            let mut buf = [0u8; 45];
-            let len = write_ipv6(&mut buf, v6);
-            // ASCII, as `write_ipv6` writes.
-            Box::from(std::str::from_utf8(&buf[..len]).unwrap_or_default())
-        }
-    }
-}
-
 /// Writes `ip` at the start of `buf` as the standard library does; returns its length.
 fn write_ip(buf: &mut [u8], ip: IpAddr) -> usize {
     match ip {
