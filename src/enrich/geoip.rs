@@ -16,6 +16,7 @@ mod cache;
 mod db;
 mod ranges;
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +27,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde::Deserialize;
 
-use crate::event::{Event, Value};
+use crate::event::{Event, Text, Value};
 use cache::Cache;
 use db::{Check, Db, FileStamp, Kind};
 
@@ -180,7 +181,33 @@ fn names_for_prefix(prefix: &str) -> &'static Names {
 /// through the cache: writing it to an event clones reference counts, not text.
 #[derive(Debug, Default)]
 struct Geo {
-    values: Vec<(Slot, Value)>,
+    values: Vec<(Slot, GeoValue)>,
+}
+
+/// One answer of the databases, held so that writing it into an event is a plain copy: names
+/// interned for the life of the process (see `db::interned`), numbers inline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum GeoValue {
+    Text(&'static str),
+    Int(i64),
+    /// `{lat, lon}`, as ECS's `geo_point` object.
+    Point {
+        lat: f64,
+        lon: f64,
+    },
+}
+
+impl GeoValue {
+    fn to_value(self) -> Value {
+        match self {
+            GeoValue::Text(s) => Value::Str(Text::Static(s)),
+            GeoValue::Int(n) => Value::Int(n),
+            GeoValue::Point { lat, lon } => Value::Object(vec![
+                (Cow::Borrowed("lat"), Value::Float(lat)),
+                (Cow::Borrowed("lon"), Value::Float(lon)),
+            ]),
+        }
+    }
 }
 
 /// One configured field.
@@ -420,8 +447,8 @@ impl GeoipEnricher {
                 continue;
             };
             event.fields.reserve(geo.values.len());
-            for (slot, value) in &geo.values {
-                event.push(target.names[*slot as usize], value.clone());
+            for &(slot, value) in &geo.values {
+                event.push(target.names[slot as usize], value.to_value());
             }
         }
     }

@@ -25,8 +25,7 @@ use std::time::SystemTime;
 use maxminddb::{MaxMindDbError, Reader};
 use serde::Deserialize;
 
-use super::{GeoipError, Slot};
-use crate::event::{FieldName, Text, Value};
+use super::{GeoValue, GeoipError, Slot};
 
 /// How thoroughly a file is checked when opened (see the module comment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,7 +196,7 @@ impl Db {
     pub(super) fn lookup_into(
         &self,
         ip: IpAddr,
-        out: &mut Vec<(Slot, Value)>,
+        out: &mut Vec<(Slot, GeoValue)>,
     ) -> Result<(), MaxMindDbError> {
         if ip.is_ipv6() && !self.ipv6 {
             return Ok(());
@@ -212,7 +211,7 @@ impl Db {
             Kind::Asn => {
                 if let Some(record) = result.decode::<AsnRecord<'_>>()? {
                     if let Some(n) = record.autonomous_system_number {
-                        out.push((Slot::AsNumber, Value::Int(i64::from(n))));
+                        out.push((Slot::AsNumber, GeoValue::Int(i64::from(n))));
                     }
                     push_str(
                         out,
@@ -224,11 +223,6 @@ impl Db {
         }
         Ok(())
     }
-}
-
-/// A name from a database as a value that costs nothing to copy into an event or to drop.
-fn shared(s: &str) -> Value {
-    Value::Str(Text::Static(interned(s)))
 }
 
 /// `s`, kept for the life of the process, once per distinct text. Names from the databases
@@ -251,9 +245,9 @@ fn interned(s: &str) -> &'static str {
     leaked
 }
 
-fn push_str(out: &mut Vec<(Slot, Value)>, slot: Slot, s: Option<&str>) {
+fn push_str(out: &mut Vec<(Slot, GeoValue)>, slot: Slot, s: Option<&str>) {
     if let Some(s) = s.filter(|s| !s.is_empty()) {
-        out.push((slot, shared(s)));
+        out.push((slot, GeoValue::Text(interned(s))));
     }
 }
 
@@ -318,13 +312,9 @@ struct CityRecord<'a> {
 }
 
 impl CityRecord<'_> {
-    fn push_into(&self, out: &mut Vec<(Slot, Value)>) {
+    fn push_into(&self, out: &mut Vec<(Slot, GeoValue)>) {
         if let (Some(lat), Some(lon)) = (self.location.latitude, self.location.longitude) {
-            let point: Vec<(FieldName, Value)> = vec![
-                (FieldName::Borrowed("lat"), Value::Float(lat)),
-                (FieldName::Borrowed("lon"), Value::Float(lon)),
-            ];
-            out.push((Slot::Location, Value::Object(point)));
+            out.push((Slot::Location, GeoValue::Point { lat, lon }));
         }
         push_str(out, Slot::ContinentCode, self.continent.code);
         push_str(out, Slot::ContinentName, self.continent.names.en);
@@ -339,7 +329,7 @@ impl CityRecord<'_> {
             {
                 out.push((
                     Slot::RegionIsoCode,
-                    Value::Str(Text::Static(interned(&format!("{country}-{code}")))),
+                    GeoValue::Text(interned(&format!("{country}-{code}"))),
                 ));
             }
             push_str(out, Slot::RegionName, region.names.en);
