@@ -521,8 +521,17 @@ impl AnonymizeStage {
             self.identity_pass(raw, fields, &plan, &mut known);
         }
 
+        let mut container_found = redact::Matches::new();
         let container = if self.rules.any() && self.rules.patterns.is_empty() {
-            Container::pick(self, raw, plain, fields, &plan, &known)
+            Container::pick(
+                self,
+                raw,
+                plain,
+                fields,
+                &plan,
+                &known,
+                &mut container_found,
+            )
         } else {
             None
         };
@@ -859,12 +868,12 @@ impl AnonymizeStage {
 /// and when no finding crosses its edges; otherwise it is scanned on its own. Findings made from
 /// context just outside a span (a `Bearer` right before it) stay with it: the span is masked
 /// where a scan of it alone might not have seen the secret.
-struct Container {
+struct Container<'f> {
     index: usize,
     start: usize,
     end: usize,
     /// Relative to `start`.
-    found: redact::Matches,
+    found: &'f [Match],
 }
 
 /// Characters around a span that every detector treats like the end of the text.
@@ -887,8 +896,9 @@ fn is_delimiter(c: u8) -> bool {
     )
 }
 
-impl Container {
-    /// The widest text span, scanned, when at least one other text span lies inside it.
+impl<'f> Container<'f> {
+    /// The widest text span, scanned (into `found`), when at least one other text span lies
+    /// inside it.
     fn pick(
         stage: &AnonymizeStage,
         raw: &str,
@@ -896,7 +906,8 @@ impl Container {
         fields: &[(FieldName, Value)],
         plan: &Plan,
         known: &[Known<'_>],
-    ) -> Option<Container> {
+        found: &'f mut redact::Matches,
+    ) -> Option<Container<'f>> {
         let spans = plan.text_only.iter().filter_map(|&i| match fields.get(i) {
             Some((_, Value::Str(Text::Span { start, end }))) => {
                 Some((i, *start as usize, *end as usize))
@@ -910,10 +921,9 @@ impl Container {
             .iter()
             .find(|&&(i, s, e)| i != index && start <= s && e <= end)?;
         let text = raw.get(start..end)?;
-        let mut found = redact::Matches::new();
-        if plain.is_empty() || !stage.scan_pieces(raw, start, end, plain, known, &mut found) {
+        if plain.is_empty() || !stage.scan_pieces(raw, start, end, plain, known, found) {
             found.clear();
-            stage.rules.scan(text, known, true, &mut found);
+            stage.rules.scan(text, known, true, found);
         }
         Some(Container {
             index,
@@ -938,7 +948,7 @@ impl Container {
         out: &'a mut redact::Matches,
     ) -> Option<&'a [Match]> {
         if index == self.index {
-            return full.then_some(&self.found[..]);
+            return full.then_some(self.found);
         }
         let b = raw.as_bytes();
         let inside = self.start <= start && end <= self.end && start <= end;
@@ -955,7 +965,7 @@ impl Container {
         }
         let (rs, re) = (start - self.start, end - self.start);
         out.clear();
-        for m in &self.found {
+        for m in self.found {
             if m.end <= rs || m.start >= re {
                 continue;
             }
