@@ -742,3 +742,18 @@ fn events_of_different_shapes_keep_their_own_plans() {
         }
     }
 }
+
+#[test]
+fn a_field_renamed_in_place_is_anonymized_by_its_new_name() {
+    // The shape of an event is remembered between lookups of the same field list; a name
+    // changed in place (same list, same length) must still get the new name's treatment.
+    let st = stage(DESIGN);
+    let mut e = Event::new("10.1.2.3 said hi".into(), RecordOrigin::default());
+    e.push_span("labels.peer", 0, 8);
+    e.push_span("labels.note", 9, 16);
+    st.apply(&mut e);
+    assert_eq!(s(&e, "labels.peer"), "10.1.2.3");
+    e.fields[0].0 = Cow::Borrowed("source.address");
+    st.apply(&mut e);
+    assert_eq!(address(&e, "source.address"), "10.1.2.0");
+}

@@ -16,15 +16,38 @@ use super::FieldName;
 /// A shape's hash; `seed` separates the users of one cache (a stage's address, options).
 pub fn hash(fields: &[(FieldName, super::Value)], seed: u64) -> Option<u64> {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = seed.wrapping_mul(K) ^ fields.len() as u64;
+    let names = names_hash(fields)?;
+    let h = (names ^ seed.wrapping_mul(0xc2b2_ae3d_27d4_eb4f)).wrapping_mul(K);
+    Some(h ^ (h >> 29))
+}
+
+thread_local! {
+    /// The names hash of the field list this thread hashed last, by the list's address and
+    /// length: the stages of one event (anonymize, tag, the encoder) look up the same list one
+    /// after another. A list changed in place since (same buffer and length, other names) gets
+    /// a stale hash; every user checks the names of what it finds (`ShapeCache`), so that
+    /// costs a recomputation, never a wrong answer.
+    static LAST: std::cell::Cell<(usize, usize, u64)> = const { std::cell::Cell::new((0, 0, 0)) };
+}
+
+/// The hash of the names alone, remembered for the last list (see `LAST`).
+fn names_hash(fields: &[(FieldName, super::Value)]) -> Option<u64> {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let id = (fields.as_ptr() as usize, fields.len());
+    let (ptr, len, last) = LAST.with(|l| l.get());
+    if (ptr, len) == id && len != 0 {
+        return Some(last);
+    }
+    let mut h = K ^ fields.len() as u64;
     for (name, _) in fields {
         let Cow::Borrowed(n) = name else {
             return None;
         };
-        // One multiply per name: this runs for every event, twice.
+        // One multiply per name.
         h = (h ^ n.as_ptr() as u64 ^ (n.len() as u64).rotate_right(16)).wrapping_mul(K);
     }
-    Some(h ^ (h >> 29))
+    LAST.with(|l| l.set((id.0, id.1, h)));
+    Some(h)
 }
 
 /// The names a cached value was computed for, to tell a hash collision from a hit.
@@ -141,6 +164,20 @@ mod tests {
         assert_ne!(hash(&a, 0), hash(&a, 1));
         let owned: Vec<(FieldName, Value)> = vec![(Cow::Owned("x".into()), Value::Int(1))];
         assert_eq!(hash(&owned, 0), None);
+    }
+
+    #[test]
+    fn a_list_renamed_in_place_gets_its_own_value() {
+        // Same buffer, same length, another name: the remembered hash is stale, and the cache
+        // must still not hand out the first name's value.
+        let mut list: Vec<(FieldName, Value)> = vec![(Cow::Borrowed("x"), Value::Int(1))];
+        let mut cache = ShapeCache::new(4);
+        let key = hash(&list, 0).unwrap();
+        assert_eq!(*cache.get_or_insert_with(key, &list, || "x"), "x");
+        list[0].0 = Cow::Borrowed("y");
+        let key = hash(&list, 0).unwrap();
+        assert_eq!(*cache.get_or_insert_with(key, &list, || "y"), "y");
+        assert_eq!(*cache.get_or_insert_with(key, &list, || "wrong"), "y");
     }
 
     #[test]
