@@ -537,6 +537,7 @@ impl AnonymizeStage {
         };
 
         let scan_names = self.key_secrets || self.pii_names;
+        let shortest_known = redact::shortest_known(&known);
         let mut path_changed = false;
         let mut span_found = redact::Matches::new();
         for (i, ((name, value), &r)) in fields.iter_mut().zip(roles.iter()).enumerate() {
@@ -562,6 +563,18 @@ impl AnonymizeStage {
             };
             if !may_change {
                 continue;
+            }
+            // Outside text fields only known values are searched for: a string shorter than
+            // all of them (a method, a version, an extension) cannot hold one.
+            if !full {
+                let len = match &*value {
+                    Value::Str(Text::Span { start, end }) => end.saturating_sub(*start) as usize,
+                    Value::Str(Text::Owned(s)) => s.len(),
+                    _ => usize::MAX,
+                };
+                if len < shortest_known {
+                    continue;
+                }
             }
             let reused = match (&container, &*value) {
                 (Some(c), Value::Str(Text::Span { start, end })) => {

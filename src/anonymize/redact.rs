@@ -186,6 +186,16 @@ pub(crate) fn any_known_fits(text: &str, known: &[Known<'_>]) -> bool {
         .any(|k| (KNOWN_MIN..=text.len()).contains(&k.text.as_bytes().len()))
 }
 
+/// The length of the shortest known value that is searched for (`usize::MAX` with none).
+pub(crate) fn shortest_known(known: &[Known<'_>]) -> usize {
+    known
+        .iter()
+        .map(|k| k.text.as_bytes().len())
+        .filter(|&len| len >= KNOWN_MIN)
+        .min()
+        .unwrap_or(usize::MAX)
+}
+
 /// Known values in `text`, as whole tokens: `alice` is found in `/users/alice/` and in
 /// `- alice [`, not in `alice.smith` or `malice`; `10.0.0.1` not in `10.0.0.10`.
 pub(crate) fn find_known(text: &str, known: &[Known<'_>], out: &mut Matches) {
