@@ -558,6 +558,16 @@ impl AnonymizeStage {
             // Most fields of an enriched access event hold nothing to search: numbers, times,
             // parser constants, GeoIP names.
             let may_change = match &*value {
+                // Parser and enricher constants (`event.category`, a GeoIP point) are told
+                // apart without a call.
+                Value::Array(items) if items.iter().all(is_constant) => false,
+                Value::Object(entries)
+                    if entries
+                        .iter()
+                        .all(|(k, v)| matches!(k, Cow::Borrowed(_)) && is_constant(v)) =>
+                {
+                    false
+                }
                 v @ (Value::Array(_) | Value::Object(_)) => self.may_rewrite(v, full),
                 v => scalar_may_rewrite(v, full),
             };
@@ -1035,7 +1045,9 @@ impl AnonymizeStage {
                         piece_found.clear();
                         redact::find_known(piece, known, &mut piece_found);
                         self.scan_piece(piece, &mut piece_found);
-                        found.extend(piece_found.iter().map(|m| m.shifted(at - start)));
+                        for m in &piece_found {
+                            found.push(m.shifted(at - start));
+                        }
                     }
                 }
             }
@@ -1062,6 +1074,20 @@ impl AnonymizeStage {
             clean_pieces::remember(self.id, key, piece.as_bytes());
         }
     }
+}
+
+/// A value no rule can change whatever the field: a number, a flag, a parser's constant text.
+#[inline]
+fn is_constant(value: &Value) -> bool {
+    matches!(
+        value,
+        Value::Null
+            | Value::Bool(_)
+            | Value::Int(_)
+            | Value::Float(_)
+            | Value::Str(Text::Static(_))
+            | Value::Timestamp(_)
+    )
 }
 
 /// [`AnonymizeStage::may_rewrite`] for a value that is not a list or an object.

@@ -206,11 +206,61 @@ impl StrLit {
 
 /// A compiled regular expression; equal when the source is.
 #[derive(Debug, Clone)]
-pub struct Pattern(pub Regex);
+pub struct Pattern {
+    re: Regex,
+    /// For a pattern anchored at the start of the text (`^/api/`, `^/(wp-login|xmlrpc)\.php`):
+    /// every text it matches begins with one of these, so a text that begins with none is
+    /// turned away without running the regex. `None` when the pattern gives no such short
+    /// list (unanchored, case-insensitive with many variants, a class at the start).
+    prefixes: Option<Box<[Box<[u8]>]>>,
+}
+
+/// Most prefixes a pattern is checked against before its regex runs.
+const PREFIXES_MAX: usize = 16;
+
+impl Pattern {
+    pub fn new(re: Regex) -> Pattern {
+        let prefixes = anchored_prefixes(re.as_str());
+        Pattern { re, prefixes }
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.re.as_str()
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        if let Some(prefixes) = &self.prefixes {
+            let b = text.as_bytes();
+            if !prefixes.iter().any(|p| b.starts_with(p)) {
+                return false;
+            }
+        }
+        self.re.is_match(text)
+    }
+}
+
+/// The literal prefixes of every match of `pattern` when it can only match at the start of the
+/// text, as `regex-syntax` (the parser the `regex` crate uses) works them out.
+fn anchored_prefixes(pattern: &str) -> Option<Box<[Box<[u8]>]>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    use regex_syntax::hir::Look;
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    if !hir.properties().look_set_prefix().contains(Look::Start) {
+        return None;
+    }
+    let mut extractor = Extractor::new();
+    extractor.kind(ExtractKind::Prefix);
+    let seq = extractor.extract(&hir);
+    let literals = seq.literals()?;
+    if literals.is_empty() || literals.len() > PREFIXES_MAX {
+        return None;
+    }
+    Some(literals.iter().map(|l| Box::from(l.as_bytes())).collect())
+}
 
 impl PartialEq for Pattern {
     fn eq(&self, other: &Pattern) -> bool {
-        self.0.as_str() == other.0.as_str()
+        self.as_str() == other.as_str()
     }
 }
 
@@ -525,7 +575,7 @@ fn comparison<'a>(start: &'a str, rest: &'a str, target: Field) -> Res<'a, Expr>
                     rest,
                     Expr::Matches {
                         field: target,
-                        pattern: Pattern(re),
+                        pattern: Pattern::new(re),
                         negated,
                     },
                 )),
@@ -1024,7 +1074,7 @@ impl<'e> Ctx<'e> {
                 field,
                 pattern,
                 negated,
-            } => self.any_scalar(field, |s| is_match(&pattern.0, s)) != *negated,
+            } => self.any_scalar(field, |s| is_match(pattern, s)) != *negated,
             Expr::InList { field, values } => {
                 self.any_scalar(field, |s| values.iter().any(|v| equal(s, v)))
             }
@@ -1150,7 +1200,7 @@ impl Num {
 }
 
 /// A regex search over a value's text; numbers and addresses are formatted on the stack.
-fn is_match(re: &Regex, s: Scalar<'_>) -> bool {
+fn is_match(re: &Pattern, s: Scalar<'_>) -> bool {
     match s {
         Scalar::Str(t) => re.is_match(t),
         Scalar::Int(n) => re.is_match(itoa::Buffer::new().format(n)),
@@ -1220,7 +1270,7 @@ impl fmt::Display for Expr {
             } => {
                 let op = if *negated { "!~" } else { "=~" };
                 write!(f, "{field} {op} ")?;
-                write_quoted(f, pattern.0.as_str())
+                write_quoted(f, pattern.as_str())
             }
             Expr::InList { field, values } => {
                 write!(f, "{field} in [")?;
@@ -1750,7 +1800,7 @@ mod tests {
             (field_strategy(), any::<String>(), any::<bool>()).prop_map(
                 |(field, text, negated)| Expr::Matches {
                     field,
-                    pattern: Pattern(Regex::new(&regex::escape(&text)).unwrap()),
+                    pattern: Pattern::new(Regex::new(&regex::escape(&text)).unwrap()),
                     negated,
                 }
             ),
@@ -1809,8 +1859,103 @@ mod tests {
         prop::collection::vec(piece, 0..16).prop_map(|v| v.concat())
     }
 
+    /// Patterns with and without a prefix list, for the checks below.
+    const PATTERNS: &[&str] = &[
+        r"^/api/",
+        r"^/(wp-login|xmlrpc)\.php",
+        r"^(GET|POST) /",
+        r"^(foo)?bar",
+        r"^a|b",
+        r"(?m)^x",
+        r"(?i)^get",
+        r"^[a-z]+/",
+        r"^\d{3}",
+        r"^",
+        r"^$",
+        r"\A/x",
+        r"^é",
+        r"x$",
+    ];
+
+    #[test]
+    fn anchored_patterns_get_their_prefixes_and_others_none() {
+        let prefixes = |p: &str| {
+            Pattern::new(Regex::new(p).unwrap()).prefixes.map(|l| {
+                l.iter()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(prefixes(r"^/api/"), Some(vec!["/api/".to_string()]));
+        let wp = prefixes(r"^/(wp-login|xmlrpc)\.php").unwrap();
+        assert!(
+            wp.iter().any(|l| "/wp-login.php".starts_with(l.as_str())),
+            "{wp:?}"
+        );
+        assert!(
+            wp.iter().any(|l| "/xmlrpc.php".starts_with(l.as_str())),
+            "{wp:?}"
+        );
+        assert!(
+            !wp.iter().any(|l| "/shop/".starts_with(l.as_str())),
+            "{wp:?}"
+        );
+        // Not anchored at the start of the text: every text runs the regex.
+        assert_eq!(prefixes(r"^a|b"), None);
+        assert_eq!(prefixes(r"(?m)^x"), None);
+        assert_eq!(prefixes(r"x$"), None);
+    }
+
+    #[test]
+    fn a_pattern_matches_as_its_regex_does() {
+        let texts = [
+            "",
+            "/api/",
+            "/api",
+            "/apix/",
+            "/wp-login.php",
+            "/xmlrpc.php?x",
+            "/shop/",
+            "GET /",
+            "POST /x",
+            "get",
+            "GeT /",
+            "bar",
+            "foobar",
+            "fobar",
+            "a",
+            "zb",
+            "x",
+            "y\nx",
+            "abc/",
+            "ABC/",
+            "123",
+            "12a",
+            "é",
+            "/x",
+            "ax",
+        ];
+        for p in PATTERNS {
+            let re = Regex::new(p).unwrap();
+            let pattern = Pattern::new(re.clone());
+            for t in texts {
+                assert_eq!(pattern.is_match(t), re.is_match(t), "{p} on {t:?}");
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(crate::parse::test_support::proptest_config())]
+
+        #[test]
+        fn patterns_with_prefixes_agree_with_their_regex(text in "[/a-zA-Z0-9._é -]{0,20}") {
+            for p in PATTERNS {
+                let re = Regex::new(p).unwrap();
+                prop_assert_eq!(Pattern::new(re.clone()).is_match(&text), re.is_match(&text));
+                let prefixed = format!("/wp-login.php{text}");
+                prop_assert_eq!(Pattern::new(re.clone()).is_match(&prefixed), re.is_match(&prefixed));
+            }
+        }
 
         #[test]
         fn parser_never_panics_on_arbitrary_input(src in any::<String>()) {
