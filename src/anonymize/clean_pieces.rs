@@ -30,6 +30,37 @@ const GENERATION: usize = 2048;
 struct Entry {
     stage: u64,
     text: Box<[u8]>,
+    pairs: BytePairs,
+}
+
+/// Which pairs of adjacent bytes a piece holds, as a 256-bit filter: a text with a pair the
+/// piece lacks cannot occur in it. The event's known values (the client address, the user) are
+/// searched for in every piece, remembered or not; most pieces (user agents, referrers) are
+/// ruled out by this alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct BytePairs([u64; 4]);
+
+impl BytePairs {
+    fn of(text: &[u8]) -> BytePairs {
+        let mut bits = [0u64; 4];
+        for pair in text.windows(2) {
+            let bit = pair_bit(pair[0], pair[1]);
+            bits[bit >> 6] |= 1 << (bit & 63);
+        }
+        BytePairs(bits)
+    }
+
+    /// Whether `needle` (two bytes or more) may occur in the piece: `false` is certain.
+    pub(super) fn may_hold(&self, needle: &[u8]) -> bool {
+        needle.windows(2).all(|pair| {
+            let bit = pair_bit(pair[0], pair[1]);
+            self.0[bit >> 6] & (1 << (bit & 63)) != 0
+        })
+    }
+}
+
+fn pair_bit(a: u8, b: u8) -> usize {
+    (usize::from(a).wrapping_mul(31) ^ usize::from(b).wrapping_mul(7)) & 255
 }
 
 /// Slots of the first-sighting table (a hash each).
@@ -72,22 +103,23 @@ fn key(stage: u64, text: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(text, seed() ^ stage.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
-/// Whether `stage` found `text` clean on this thread before (`Ok`), or else the key to
-/// [`remember`] it by.
-pub(super) fn lookup(stage: u64, text: &[u8]) -> Result<(), PieceKey> {
+/// Whether `stage` found `text` clean on this thread before (`Ok`, with the pairs of bytes it
+/// holds), or else the key to [`remember`] it by.
+pub(super) fn lookup(stage: u64, text: &[u8]) -> Result<BytePairs, PieceKey> {
     let k = key(stage, text);
     CLEAN.with(|cell| {
         let Ok(mut g) = cell.try_borrow_mut() else {
             return Err(PieceKey(k));
         };
         let fits = |e: &Entry| e.stage == stage && *e.text == *text;
-        if g.young.get(&k).is_some_and(fits) {
-            return Ok(());
+        if let Some(e) = g.young.get(&k).filter(|e| fits(e)) {
+            return Ok(e.pairs);
         }
         match g.old.remove(&k) {
             Some(e) if fits(&e) => {
+                let pairs = e.pairs;
                 g.insert(k, e);
-                Ok(())
+                Ok(pairs)
             }
             _ => Err(PieceKey(k)),
         }
@@ -117,6 +149,7 @@ pub(super) fn remember(stage: u64, key: PieceKey, text: &[u8]) {
             Entry {
                 stage,
                 text: text.into(),
+                pairs: BytePairs::of(text),
             },
         )
     });
@@ -160,6 +193,19 @@ mod tests {
         assert!(lookup(1, b"Mozilla/5.0 (X11; Linux x86_64)").is_ok());
         assert!(lookup(2, b"Mozilla/5.0 (X11; Linux x86_64)").is_err());
         assert!(lookup(1, b"Mozilla/5.0 (X11; Linux x86_64) ").is_err());
+    }
+
+    #[test]
+    fn byte_pairs_never_rule_out_a_text_the_piece_holds() {
+        let piece = b"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5) Version/17.5 Mobile/15E148";
+        let pairs = BytePairs::of(piece);
+        for start in 0..piece.len() {
+            for end in start + 2..=piece.len() {
+                assert!(pairs.may_hold(&piece[start..end]), "{start}..{end}");
+            }
+        }
+        assert!(!pairs.may_hold(b"203.0.113.77"));
+        assert!(!pairs.may_hold(b"alice"));
     }
 
     #[test]

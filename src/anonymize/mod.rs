@@ -1043,8 +1043,7 @@ impl AnonymizeStage {
                     }),
                     None => {
                         piece_found.clear();
-                        redact::find_known(piece, known, &mut piece_found);
-                        self.scan_piece(piece, &mut piece_found);
+                        self.scan_piece(piece, known, &mut piece_found);
                         for m in &piece_found {
                             found.push(m.shifted(at - start));
                         }
@@ -1057,20 +1056,30 @@ impl AnonymizeStage {
         true
     }
 
-    /// Adds the detectors' findings in one piece of a line, relative to it.
-    fn scan_piece(&self, piece: &str, found: &mut redact::Matches) {
+    /// Adds the findings in one piece of a line, relative to it: the known values in it, and
+    /// the detectors' unless this thread found the piece clean before.
+    ///
+    /// A piece is remembered only when it had nothing at all, no known value either: the
+    /// detectors work around known values (as in a scan of the whole line), so a piece that was
+    /// clean around one event's known values says nothing about the same piece with another's.
+    /// For the same reason a remembered piece that holds one of this event's known values is
+    /// scanned again.
+    fn scan_piece(&self, piece: &str, known: &[Known<'_>], found: &mut redact::Matches) {
         // Addresses are mostly unique: remembering them would only push out the pieces that
         // do repeat.
         let cacheable = piece.len() <= clean_pieces::PIECE_MAX
             && !(piece.len() <= 45 && parse_address(piece).is_some());
-        let key = match cacheable.then(|| clean_pieces::lookup(self.id, piece.as_bytes())) {
-            Some(Ok(())) => return,
-            Some(Err(key)) => Some(key),
-            None => None,
-        };
-        let before = found.len();
+        let looked_up = cacheable.then(|| clean_pieces::lookup(self.id, piece.as_bytes()));
+        if let Some(Ok(pairs)) = &looked_up {
+            redact::find_known_where(piece, known, found, |needle| pairs.may_hold(needle));
+            if found.is_empty() {
+                return;
+            }
+        } else {
+            redact::find_known(piece, known, found);
+        }
         self.rules.scan(piece, &[], true, found);
-        if let (Some(key), true) = (key, found.len() == before) {
+        if let (Some(Err(key)), true) = (looked_up, found.is_empty()) {
             clean_pieces::remember(self.id, key, piece.as_bytes());
         }
     }

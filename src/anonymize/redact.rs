@@ -199,10 +199,21 @@ pub(crate) fn shortest_known(known: &[Known<'_>]) -> usize {
 /// Known values in `text`, as whole tokens: `alice` is found in `/users/alice/` and in
 /// `- alice [`, not in `alice.smith` or `malice`; `10.0.0.1` not in `10.0.0.10`.
 pub(crate) fn find_known(text: &str, known: &[Known<'_>], out: &mut Matches) {
+    find_known_where(text, known, out, |_| true);
+}
+
+/// [`find_known`] for the values `may_hold` does not rule out (it must never rule out a value
+/// that occurs in `text`).
+pub(crate) fn find_known_where(
+    text: &str,
+    known: &[Known<'_>],
+    out: &mut Matches,
+    may_hold: impl Fn(&[u8]) -> bool,
+) {
     let b = text.as_bytes();
     for (k, kn) in known.iter().enumerate() {
         let needle = kn.text.as_bytes();
-        if needle.len() < KNOWN_MIN || needle.len() > b.len() {
+        if needle.len() < KNOWN_MIN || needle.len() > b.len() || !may_hold(needle) {
             continue;
         }
         // Needles are short and haystacks are single fields: a first-byte scan costs less than
