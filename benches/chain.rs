@@ -167,6 +167,21 @@ fn chain(c: &mut Criterion) {
             }
         })
     });
+    g.bench_function("nginx_parse_then_chain_unseen", |b| {
+        b.iter(|| {
+            for line in &unseen {
+                let mut event = Event::new(line.clone(), RecordOrigin::default());
+                let outcome = chain.parser.parse(&mut event);
+                chain.enrich.apply(&mut event);
+                chain.anonymize.apply(&mut event);
+                let verdict = chain.tag.apply(&mut event);
+                let _ = black_box((outcome, verdict, event));
+            }
+        })
+    });
+    // The chain alone on the 4,096 events parsed beforehand (megabytes of them: they are no
+    // longer in the CPU caches, as they would be in a worker; the difference above is the
+    // worker's cost).
     g.bench_function("enrich_anonymize_tag_unseen", |b| {
         b.iter_batched_ref(
             || parse_all(chain.parser.as_ref(), &unseen),
