@@ -446,10 +446,12 @@ impl GeoipEnricher {
             let Some(geo) = generation.resolve(ip) else {
                 continue;
             };
-            event.fields.reserve(geo.values.len());
-            for &(slot, value) in &geo.values {
-                event.push(target.names[slot as usize], value.to_value());
-            }
+            let names = target.names;
+            event.fields.extend(
+                geo.values
+                    .iter()
+                    .map(|&(slot, value)| (Cow::Borrowed(names[slot as usize]), value.to_value())),
+            );
         }
     }
 }
