@@ -83,6 +83,8 @@ pub struct Event {
     /// scan. Empty (the default, and after a parse failure): the whole line is free text.
     /// Set through [`Event::mark_free_text`].
     pub plain: PlainSpans,
+    /// The hash of the field names, kept by the first stage that needs it for the others.
+    pub shape_hint: shape::ShapeHint,
 }
 
 /// An event's tags: most events get none, one or two (an access line's `client_error`, a
@@ -104,6 +106,7 @@ impl Event {
             origin,
             route: None,
             plain: PlainSpans::new(),
+            shape_hint: shape::ShapeHint::default(),
         }
     }
 

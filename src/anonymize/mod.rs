@@ -485,7 +485,11 @@ impl AnonymizeStage {
             return;
         }
         let Event {
-            raw, fields, plain, ..
+            raw,
+            fields,
+            plain,
+            shape_hint,
+            ..
         } = event;
         let raw: &str = raw;
         let plan: Rc<Plan> = if self.filter {
@@ -506,7 +510,7 @@ impl AnonymizeStage {
                     fields.iter().map(|(n, _)| self.role_of(n)).collect(),
                 ))
             };
-            match shape::hash(fields, self.id) {
+            match shape::hash_hinted(fields, shape_hint, self.id) {
                 Some(key) => PLANS.with(|cache| match cache.try_borrow_mut() {
                     Ok(mut cache) => cache.get_or_insert_with(key, fields, make).clone(),
                     Err(_) => make(),

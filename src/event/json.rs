@@ -84,7 +84,7 @@ pub fn write_document(event: &Event, opts: DocumentOptions, out: &mut Vec<u8>) {
         out.push(b'"');
     }
     let seed = u64::from(opts.omit_message) << 1 | u64::from(stamped);
-    let wrote_fields = match shape::hash(&event.fields, seed) {
+    let wrote_fields = match shape::hash_hinted(&event.fields, &event.shape_hint, seed) {
         Some(key) => LAYOUTS.with(|cache| {
             let mut cache = cache.borrow_mut();
             let layout = cache

@@ -15,29 +15,50 @@ use super::FieldName;
 
 /// A shape's hash; `seed` separates the users of one cache (a stage's address, options).
 pub fn hash(fields: &[(FieldName, super::Value)], seed: u64) -> Option<u64> {
+    names_hash(fields).map(|names| seeded(names, seed))
+}
+
+/// [`hash`] for an event's fields, with the hash of its names kept in the event's `hint` for
+/// the stages after (anonymize, tag and the encoder look up the same names one after another).
+/// Names changed in place since (the same number of fields, other names) leave a stale hint;
+/// every user checks the names of what it finds (`ShapeCache`), so that costs a recomputation,
+/// never a wrong answer.
+pub fn hash_hinted(
+    fields: &[(FieldName, super::Value)],
+    hint: &ShapeHint,
+    seed: u64,
+) -> Option<u64> {
+    let names = match hint.0.get() {
+        Some((len, names)) if len == fields.len() => names,
+        _ => {
+            let names = names_hash(fields)?;
+            hint.0.set(Some((fields.len(), names)));
+            names
+        }
+    };
+    Some(seeded(names, seed))
+}
+
+/// The hash of an event's field names, once computed (see [`hash_hinted`]); a cache, not part
+/// of the event's value, so events compare equal whatever their hints.
+#[derive(Debug, Clone, Default)]
+pub struct ShapeHint(std::cell::Cell<Option<(usize, u64)>>);
+
+impl PartialEq for ShapeHint {
+    fn eq(&self, _: &ShapeHint) -> bool {
+        true
+    }
+}
+
+fn seeded(names: u64, seed: u64) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let names = names_hash(fields)?;
     let h = (names ^ seed.wrapping_mul(0xc2b2_ae3d_27d4_eb4f)).wrapping_mul(K);
-    Some(h ^ (h >> 29))
+    h ^ (h >> 29)
 }
 
-thread_local! {
-    /// The names hash of the field list this thread hashed last, by the list's address and
-    /// length: the stages of one event (anonymize, tag, the encoder) look up the same list one
-    /// after another. A list changed in place since (same buffer and length, other names) gets
-    /// a stale hash; every user checks the names of what it finds (`ShapeCache`), so that
-    /// costs a recomputation, never a wrong answer.
-    static LAST: std::cell::Cell<(usize, usize, u64)> = const { std::cell::Cell::new((0, 0, 0)) };
-}
-
-/// The hash of the names alone, remembered for the last list (see `LAST`).
+/// The hash of the names alone.
 fn names_hash(fields: &[(FieldName, super::Value)]) -> Option<u64> {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let id = (fields.as_ptr() as usize, fields.len());
-    let (ptr, len, last) = LAST.with(|l| l.get());
-    if (ptr, len) == id && len != 0 {
-        return Some(last);
-    }
     let mut h = K ^ fields.len() as u64;
     for (name, _) in fields {
         let Cow::Borrowed(n) = name else {
@@ -46,7 +67,6 @@ fn names_hash(fields: &[(FieldName, super::Value)]) -> Option<u64> {
         // One multiply per name.
         h = (h ^ n.as_ptr() as u64 ^ (n.len() as u64).rotate_right(16)).wrapping_mul(K);
     }
-    LAST.with(|l| l.set((id.0, id.1, h)));
     Some(h)
 }
 
@@ -172,10 +192,11 @@ mod tests {
         // must still not hand out the first name's value.
         let mut list: Vec<(FieldName, Value)> = vec![(Cow::Borrowed("x"), Value::Int(1))];
         let mut cache = ShapeCache::new(4);
-        let key = hash(&list, 0).unwrap();
+        let hint = ShapeHint::default();
+        let key = hash_hinted(&list, &hint, 0).unwrap();
         assert_eq!(*cache.get_or_insert_with(key, &list, || "x"), "x");
         list[0].0 = Cow::Borrowed("y");
-        let key = hash(&list, 0).unwrap();
+        let key = hash_hinted(&list, &hint, 0).unwrap();
         assert_eq!(*cache.get_or_insert_with(key, &list, || "y"), "y");
         assert_eq!(*cache.get_or_insert_with(key, &list, || "wrong"), "y");
     }

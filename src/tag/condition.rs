@@ -965,7 +965,7 @@ impl FieldTable {
 
     /// The event's shape key as [`FieldTable::resolve_in_shape`] needs it.
     pub fn shape_of(&self, event: &Event) -> Option<u64> {
-        shape::hash(&event.fields, self.id)
+        shape::hash_hinted(&event.fields, &event.shape_hint, self.id)
     }
 
     /// [`FieldTable::resolve`] with the key from [`FieldTable::shape_of`] already computed.
