@@ -492,7 +492,11 @@ impl AnonymizeStage {
             ..
         } = event;
         let raw: &str = raw;
-        let plan: Rc<Plan> = if self.filter {
+        // A plan of a known shape is shared from the thread's cache; others (filtered fields,
+        // names made at run time) are worked out here, on the stack.
+        let cached: Rc<Plan>;
+        let local: Plan;
+        let plan: &Plan = if self.filter {
             let mut roles = Roles::new();
             fields.retain(|(name, _)| {
                 let r = self.role_of(name);
@@ -503,39 +507,41 @@ impl AnonymizeStage {
                 }
                 keep
             });
-            Rc::new(Plan::new(roles))
+            local = Plan::new(roles);
+            &local
         } else {
-            let make = || {
-                Rc::new(Plan::new(
-                    fields.iter().map(|(n, _)| self.role_of(n)).collect(),
-                ))
-            };
-            match shape::hash_hinted(fields, shape_hint, self.id) {
-                Some(key) => PLANS.with(|cache| match cache.try_borrow_mut() {
-                    Ok(mut cache) => cache.get_or_insert_with(key, fields, make).clone(),
-                    Err(_) => make(),
-                }),
-                None => make(),
+            let make = || Plan::new(fields.iter().map(|(n, _)| self.role_of(n)).collect());
+            let shared = shape::hash_hinted(fields, shape_hint, self.id).and_then(|key| {
+                PLANS.with(|cache| {
+                    let mut cache = cache.try_borrow_mut().ok()?;
+                    Some(
+                        cache
+                            .get_or_insert_with(key, fields, || Rc::new(make()))
+                            .clone(),
+                    )
+                })
+            });
+            match shared {
+                Some(plan) => {
+                    cached = plan;
+                    &cached
+                }
+                None => {
+                    local = make();
+                    &local
+                }
             }
         };
         let roles = &plan.roles[..];
 
         let mut known = KnownList::new();
         if self.ip.is_some() || self.pseudo.is_some() {
-            self.identity_pass(raw, fields, &plan, &mut known);
+            self.identity_pass(raw, fields, plan, &mut known);
         }
 
         let mut container_found = redact::Matches::new();
         let container = if self.rules.any() && self.rules.patterns.is_empty() {
-            Container::pick(
-                self,
-                raw,
-                plain,
-                fields,
-                &plan,
-                &known,
-                &mut container_found,
-            )
+            Container::pick(self, raw, plain, fields, plan, &known, &mut container_found)
         } else {
             None
         };
