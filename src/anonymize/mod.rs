@@ -568,16 +568,6 @@ impl AnonymizeStage {
             // Most fields of an enriched access event hold nothing to search: numbers, times,
             // parser constants, GeoIP names.
             let may_change = match &*value {
-                // Parser and enricher constants (`event.category`, a GeoIP point) are told
-                // apart without a call.
-                Value::Array(items) if items.iter().all(is_constant) => false,
-                Value::Object(entries)
-                    if entries
-                        .iter()
-                        .all(|(k, v)| matches!(k, Cow::Borrowed(_)) && is_constant(v)) =>
-                {
-                    false
-                }
                 v @ (Value::Array(_) | Value::Object(_)) => self.may_rewrite(v, full),
                 v => scalar_may_rewrite(v, full),
             };
@@ -1093,20 +1083,6 @@ impl AnonymizeStage {
             clean_pieces::remember(self.id, key, piece.as_bytes());
         }
     }
-}
-
-/// A value no rule can change whatever the field: a number, a flag, a parser's constant text.
-#[inline]
-fn is_constant(value: &Value) -> bool {
-    matches!(
-        value,
-        Value::Null
-            | Value::Bool(_)
-            | Value::Int(_)
-            | Value::Float(_)
-            | Value::Str(Text::Static(_))
-            | Value::Timestamp(_)
-    )
 }
 
 /// [`AnonymizeStage::may_rewrite`] for a value that is not a list or an object.

@@ -469,35 +469,17 @@ pub(crate) fn ip_known_text(ip: IpAddr) -> KnownText<'static> {
     KnownText::Inline { buf, len }
 }
 
-/// Writes the dotted quad of `octets` at the start of `buf` (at least 16 bytes: each octet is
-/// copied as four); returns its length (7-15).
+/// Writes the dotted quad of `octets` at the start of `buf`; returns its length (7-15).
 fn write_ipv4(buf: &mut [u8], octets: [u8; 4]) -> usize {
-    /// The decimal digits of every octet, padded to four bytes, and their count.
-    const DIGITS: [([u8; 4], u8); 256] = {
-        let mut table = [([0u8; 4], 0u8); 256];
-        let mut o = 0;
-        while o < 256 {
-            let (h, t, u) = ((o / 100) as u8, (o / 10 % 10) as u8, (o % 10) as u8);
-            table[o] = if o >= 100 {
-                ([b'0' + h, b'0' + t, b'0' + u, 0], 3)
-            } else if o >= 10 {
-                ([b'0' + t, b'0' + u, 0, 0], 2)
-            } else {
-                ([b'0' + u, 0, 0, 0], 1)
-            };
-            o += 1;
-        }
-        table
-    };
     let mut n = 0;
     for (k, o) in octets.into_iter().enumerate() {
         if k > 0 {
             buf[n] = b'.';
             n += 1;
         }
-        let (digits, len) = DIGITS[usize::from(o)];
-        buf[n..n + 4].copy_from_slice(&digits);
-        n += usize::from(len);
+        let digits = OCTETS[usize::from(o)].as_bytes();
+        buf[n..n + digits.len()].copy_from_slice(digits);
+        n += digits.len();
     }
     n
 }

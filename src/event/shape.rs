@@ -13,13 +13,9 @@ use std::collections::HashMap;
 
 use super::FieldName;
 
-/// A shape's hash; `seed` separates the users of one cache (a stage's address, options).
-pub fn hash(fields: &[(FieldName, super::Value)], seed: u64) -> Option<u64> {
-    names_hash(fields).map(|names| seeded(names, seed))
-}
-
-/// [`hash`] for an event's fields, with the hash of its names kept in the event's `hint` for
-/// the stages after (anonymize, tag and the encoder look up the same names one after another).
+/// A shape's hash; `seed` separates the users of one cache (a stage's address, options). The
+/// hash of the names is kept in the event's `hint` for the stages after (anonymize, tag and the
+/// encoder look up the same names one after another).
 /// Names changed in place since (the same number of fields, other names) leave a stale hint;
 /// every user checks the names of what it finds (`ShapeCache`), so that costs a recomputation,
 /// never a wrong answer.
@@ -179,6 +175,7 @@ mod tests {
             (Cow::Borrowed("y"), Value::Int(1)),
             (Cow::Borrowed("x"), Value::Int(2)),
         ];
+        let hash = |f: &[(FieldName, Value)], seed| hash_hinted(f, &ShapeHint::default(), seed);
         assert_eq!(hash(&a, 0), hash(&b, 0));
         assert_ne!(hash(&a, 0), hash(&swapped, 0));
         assert_ne!(hash(&a, 0), hash(&a, 1));

@@ -960,21 +960,11 @@ impl FieldTable {
     /// The slots depend only on the event's field names, so they are kept per shape and thread
     /// (see `event::shape`): a stream of parsed lines resolves its few shapes once each.
     pub fn resolve(&self, event: &Event, slots: &mut [u32]) {
-        self.resolve_in_shape(event, slots, self.shape_of(event));
-    }
-
-    /// The event's shape key as [`FieldTable::resolve_in_shape`] needs it.
-    pub fn shape_of(&self, event: &Event) -> Option<u64> {
-        shape::hash_hinted(&event.fields, &event.shape_hint, self.id)
-    }
-
-    /// [`FieldTable::resolve`] with the key from [`FieldTable::shape_of`] already computed.
-    pub fn resolve_in_shape(&self, event: &Event, slots: &mut [u32], shape: Option<u64>) {
         thread_local! {
             static SLOTS: std::cell::RefCell<ShapeCache<Box<[u32]>>> =
                 std::cell::RefCell::new(ShapeCache::new(SLOTS_CACHE_MAX));
         }
-        let Some(key) = shape else {
+        let Some(key) = shape::hash_hinted(&event.fields, &event.shape_hint, self.id) else {
             return self.resolve_by_name(event, slots);
         };
         SLOTS.with(|cache| {
