@@ -29,6 +29,7 @@ fn enricher(city_db: String, asn_db: Option<String>, cache_size: usize) -> Geoip
         fields: None,
         cache_size,
         reload_interval_ms: 0,
+        properties: None,
     };
     match GeoipEnricher::open(&config) {
         Ok(g) => g,

@@ -45,6 +45,12 @@ pub enum Value {
     Str(Text),
     Ip(IpAddr),
     Timestamp(Timestamp),
+    /// A location, written as ECS's `geo_point` object `{"lat":..,"lon":..}`: held inline, as
+    /// GeoIP writes one for nearly every event and an object would be an allocation each.
+    GeoPoint {
+        lat: f64,
+        lon: f64,
+    },
     Array(Vec<Value>),
     /// A nested object that cannot be flattened into dotted names (an object inside an array),
     /// or that a parser chose to keep whole.

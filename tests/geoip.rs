@@ -35,6 +35,26 @@ fn config(city: Option<&Path>, asn: Option<&Path>) -> GeoipConfig {
         fields: None,
         cache_size: 1000,
         reload_interval_ms: 0,
+        // Every result, so the acceptance table checks all of them (the default writes the
+        // document contract's eight).
+        properties: Some(
+            [
+                "geo.location",
+                "geo.continent_code",
+                "geo.continent_name",
+                "geo.country_iso_code",
+                "geo.country_name",
+                "geo.region_iso_code",
+                "geo.region_name",
+                "geo.city_name",
+                "geo.postal_code",
+                "geo.timezone",
+                "as.number",
+                "as.organization.name",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
     }
 }
 
@@ -55,10 +75,7 @@ fn s(text: &str) -> Value {
 }
 
 fn point(lat: f64, lon: f64) -> Value {
-    Value::Object(vec![
-        ("lat".into(), Value::Float(lat)),
-        ("lon".into(), Value::Float(lon)),
-    ])
+    Value::GeoPoint { lat, lon }
 }
 
 /// The fields `apply` added to an event holding `field` = `value` (or nothing), sorted by

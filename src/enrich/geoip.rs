@@ -54,6 +54,16 @@ pub struct GeoipConfig {
     /// 0 never checks).
     #[serde(default = "default_reload_interval_ms")]
     pub reload_interval_ms: u64,
+    /// Which results are written, named as under `X.`: `geo.location`, `geo.continent_code`,
+    /// `geo.continent_name`, `geo.country_iso_code`, `geo.country_name`,
+    /// `geo.region_iso_code`, `geo.region_name`, `geo.city_name`, `geo.postal_code`,
+    /// `geo.timezone`, `as.number`, `as.organization.name`. Default: the document contract's
+    /// `geo.location`, `geo.continent_name`, `geo.country_iso_code`, `geo.country_name`,
+    /// `geo.region_name`, `geo.city_name`, `as.number` and `as.organization.name`. The others are
+    /// off unless listed: a postal code in particular places a client more precisely than a
+    /// truncated address does.
+    #[serde(default)]
+    pub properties: Option<Vec<String>>,
 }
 
 fn default_cache_size() -> usize {
@@ -95,6 +105,8 @@ pub enum GeoipError {
         path: String,
         database_type: String,
     },
+    #[error("`properties`: {0}")]
+    Properties(String),
     #[error("cannot start the database reload thread: {0}")]
     Thread(#[source] std::io::Error),
 }
@@ -117,6 +129,46 @@ enum Slot {
 }
 
 const SLOTS: usize = 12;
+
+/// A set of [`Slot`]s, one bit each.
+type SlotSet = u16;
+
+/// The results written when `properties` is not set: DESIGN.md's document contract.
+const DEFAULT_PROPERTIES: SlotSet = 1 << Slot::Location as u16
+    | 1 << Slot::ContinentName as u16
+    | 1 << Slot::CountryIsoCode as u16
+    | 1 << Slot::CountryName as u16
+    | 1 << Slot::RegionName as u16
+    | 1 << Slot::CityName as u16
+    | 1 << Slot::AsNumber as u16
+    | 1 << Slot::AsOrganizationName as u16;
+
+/// The set named by `properties` (see [`GeoipConfig::properties`]).
+fn properties(names: Option<&[String]>) -> Result<SlotSet, GeoipError> {
+    let Some(names) = names else {
+        return Ok(DEFAULT_PROPERTIES);
+    };
+    if names.is_empty() {
+        return Err(GeoipError::Properties(
+            "empty: name at least one result, or leave `properties` out for the default".into(),
+        ));
+    }
+    let mut set = 0;
+    for name in names {
+        let slot = SUFFIXES
+            .iter()
+            .position(|suffix| suffix.strip_prefix('.') == Some(name.as_str()))
+            .ok_or_else(|| {
+                let known: Vec<&str> = SUFFIXES.iter().map(|s| &s[1..]).collect();
+                GeoipError::Properties(format!(
+                    "unknown `{name}`; expected one of {}",
+                    known.join(", ")
+                ))
+            })?;
+        set |= 1 << slot;
+    }
+    Ok(set)
+}
 
 /// The full field names for one prefix, in [`Slot`] order.
 type Names = [&'static str; SLOTS];
@@ -202,10 +254,7 @@ impl GeoValue {
         match self {
             GeoValue::Text(s) => Value::Str(Text::Static(s)),
             GeoValue::Int(n) => Value::Int(n),
-            GeoValue::Point { lat, lon } => Value::Object(vec![
-                (Cow::Borrowed("lat"), Value::Float(lat)),
-                (Cow::Borrowed("lon"), Value::Float(lon)),
-            ]),
+            GeoValue::Point { lat, lon } => Value::GeoPoint { lat, lon },
         }
     }
 }
@@ -228,15 +277,23 @@ struct Generation {
     /// A lookup failed (damaged record) and was reported; later failures are not, so a bad
     /// database cannot flood the log.
     failure_reported: AtomicBool,
+    /// The results written (`properties`).
+    wanted: SlotSet,
 }
 
 impl Generation {
-    fn new(city: Option<Arc<Db>>, asn: Option<Arc<Db>>, cache_size: usize) -> Generation {
+    fn new(
+        city: Option<Arc<Db>>,
+        asn: Option<Arc<Db>>,
+        cache_size: usize,
+        wanted: SlotSet,
+    ) -> Generation {
         Generation {
             city,
             asn,
             cache: Cache::new(cache_size),
             failure_reported: AtomicBool::new(false),
+            wanted,
         }
     }
 
@@ -272,6 +329,7 @@ impl Generation {
                 }
             }
         }
+        values.retain(|&(slot, _)| self.wanted & 1 << slot as u16 != 0);
         (!values.is_empty()).then(|| Arc::new(Geo { values }))
     }
 }
@@ -290,6 +348,7 @@ struct Shared {
     /// Only the reload thread uses this; the mutex makes `Shared` Sync.
     sources: Mutex<Vec<Source>>,
     cache_size: usize,
+    wanted: SlotSet,
 }
 
 impl Shared {
@@ -343,8 +402,12 @@ impl Shared {
             }
         }
         if changed {
-            self.current
-                .store(Arc::new(Generation::new(city, asn, self.cache_size)));
+            self.current.store(Arc::new(Generation::new(
+                city,
+                asn,
+                self.cache_size,
+                self.wanted,
+            )));
         }
     }
 }
@@ -392,6 +455,7 @@ impl std::fmt::Debug for GeoipEnricher {
 impl GeoipEnricher {
     pub fn open(config: &GeoipConfig) -> Result<GeoipEnricher, GeoipError> {
         let targets = targets(config.fields.as_deref())?;
+        let wanted = properties(config.properties.as_deref())?;
         let mut sources = Vec::new();
         let (mut city, mut asn) = (None, None);
         for (kind, path) in [(Kind::City, &config.city_db), (Kind::Asn, &config.asn_db)] {
@@ -418,9 +482,10 @@ impl GeoipEnricher {
             return Err(GeoipError::NoDatabase);
         }
         let shared = Arc::new(Shared {
-            current: ArcSwap::from_pointee(Generation::new(city, asn, config.cache_size)),
+            current: ArcSwap::from_pointee(Generation::new(city, asn, config.cache_size, wanted)),
             sources: Mutex::new(sources),
             cache_size: config.cache_size,
+            wanted,
         });
         let watcher = match config.reload_interval_ms {
             0 => None,
@@ -514,7 +579,64 @@ mod tests {
             fields: fields.map(|f| f.iter().map(|s| s.to_string()).collect()),
             cache_size,
             reload_interval_ms: 0,
+            properties: Some(all_properties()),
         }
+    }
+
+    fn all_properties() -> Vec<String> {
+        SUFFIXES.iter().map(|s| s[1..].to_string()).collect()
+    }
+
+    fn names_added(g: &GeoipEnricher, address: &str) -> Vec<String> {
+        let mut e = event_with("source.ip", ip(address));
+        g.apply(&mut e);
+        let mut names: Vec<String> = e.fields[1..].iter().map(|(n, _)| n.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn by_default_only_the_document_contract_is_written() {
+        let mut c = config(None, 100);
+        c.properties = None;
+        let g = GeoipEnricher::open(&c).unwrap();
+        assert_eq!(
+            names_added(&g, "216.160.83.58"),
+            [
+                "source.as.number",
+                "source.as.organization.name",
+                "source.geo.city_name",
+                "source.geo.continent_name",
+                "source.geo.country_iso_code",
+                "source.geo.country_name",
+                "source.geo.location",
+                "source.geo.region_name",
+            ]
+        );
+        c.properties = Some(vec!["geo.postal_code".into(), "as.number".into()]);
+        let g = GeoipEnricher::open(&c).unwrap();
+        assert_eq!(
+            names_added(&g, "216.160.83.58"),
+            ["source.as.number", "source.geo.postal_code"]
+        );
+        // Only AS data is known for this address, and it is not wanted: nothing is written.
+        c.properties = Some(vec!["geo.city_name".into()]);
+        let g = GeoipEnricher::open(&c).unwrap();
+        assert!(names_added(&g, "1.1.1.1").is_empty());
+    }
+
+    #[test]
+    fn unknown_or_no_properties_are_configuration_errors() {
+        let mut c = config(None, 10);
+        c.properties = Some(vec!["geo.city".into()]);
+        let err = GeoipEnricher::open(&c).unwrap_err().to_string();
+        assert!(
+            err.starts_with("`properties`: unknown `geo.city`; expected one of geo.location, "),
+            "{err}"
+        );
+        c.properties = Some(Vec::new());
+        let err = GeoipEnricher::open(&c).unwrap_err();
+        assert!(matches!(err, GeoipError::Properties(_)), "{err}");
     }
 
     fn event_with(field: &str, value: Value) -> Event {
@@ -631,10 +753,10 @@ mod tests {
         assert_eq!(e.get("source.as.number"), Some(&Value::Int(209)));
         assert_eq!(
             e.get("source.geo.location"),
-            Some(&Value::Object(vec![
-                ("lat".into(), Value::Float(47.6062)),
-                ("lon".into(), Value::Float(-122.3321)),
-            ]))
+            Some(&Value::GeoPoint {
+                lat: 47.6062,
+                lon: -122.3321
+            })
         );
     }
 

@@ -257,6 +257,13 @@ fn write_value(event: &Event, v: &Value, out: &mut Vec<u8>) {
             ts.write_rfc3339(out);
             out.push(b'"');
         }
+        Value::GeoPoint { lat, lon } => {
+            out.extend_from_slice(b"{\"lat\":");
+            write_value(event, &Value::Float(*lat), out);
+            out.extend_from_slice(b",\"lon\":");
+            write_value(event, &Value::Float(*lon), out);
+            out.push(b'}');
+        }
         Value::Array(items) => {
             out.push(b'[');
             for (k, item) in items.iter().enumerate() {

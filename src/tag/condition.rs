@@ -1143,7 +1143,7 @@ fn any_value<F: FnMut(Scalar<'_>) -> bool>(event: &Event, value: &Value, f: &mut
         Value::Bool(b) => f(Scalar::Bool(*b)),
         Value::Ip(ip) => f(Scalar::Ip(*ip)),
         Value::Str(t) => f(Scalar::Str(event.text(t))),
-        Value::Timestamp(_) | Value::Object(_) => f(Scalar::Other),
+        Value::Timestamp(_) | Value::Object(_) | Value::GeoPoint { .. } => f(Scalar::Other),
     }
 }
 
