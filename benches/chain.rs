@@ -2,11 +2,9 @@
 //! thread: the chain must cost less than the parse (issue 5, acceptance 4). The NDJSON encoding
 //! of the resulting documents is measured alongside, as the next step of a worker.
 //!
-//! Both are measured on the same four access lines. The chain runs on events parsed just outside
-//! the timed part (and, in `nginx_parse_then_chain`, right after the parse, as a worker runs
-//! it), configured as DESIGN.md's example pipeline: GeoIP City + ASN from the generated test
-//! databases, IP truncation, every redaction category, the built-in tags plus a few rules. No
-//! field is pseudonymized (DESIGN.md's example does not).
+//! Both are measured on the same four access lines (`common/chain_setup.rs`). The chain runs on
+//! events parsed just outside the timed part (and, in `nginx_parse_then_chain`, right after the
+//! parse, as a worker runs it). `chain_stages` splits the chain's cost by stage.
 
 use std::hint::black_box;
 
@@ -14,101 +12,21 @@ use std::hint::black_box;
 // allocate, and the system allocator costs several times as much per allocation.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use std::path::Path;
-use std::sync::Arc;
 
+mod common;
+
+use common::chain_setup::{self, parse_all, run_chain, LINES};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use logpipe::config::PipelineConfig;
 use logpipe::event::{Event, RecordOrigin};
-use logpipe::output::{Encoder, NdjsonEncoder};
-use logpipe::parse::Parser;
-use logpipe::pipeline::build_chains;
-use logpipe::pipeline::worker::Chain;
-use logpipe::tag::Verdict;
-
-const LINES: &[&str] = &[
-    r#"81.2.69.160 - - [22/Nov/2026:10:00:00 +0100] "GET /shop/cart.html?item=42&ref=mail HTTP/1.1" 200 5316 "https://example.com/start" "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36""#,
-    r#"2a02:ec80:300:ed1a::1 - alice [22/Nov/2026:10:00:01 +0100] "POST /api/v1/orders?token=abc123 HTTP/2.0" 201 812 "-" "okhttp/4.12.0""#,
-    r#"89.160.20.128 - - [22/Nov/2026:10:00:02 +0100] "GET /static/app.3f9c2a.js HTTP/1.1" 304 0 "https://example.com/" "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1""#,
-    r#"216.160.83.56 - bob [22/Nov/2026:10:00:03 +0100] "GET /wp-login.php HTTP/1.1" 404 153 "-" "python-requests/2.32.3""#,
-];
 
 /// Distinct lines of the never-seen case: three pieces each, 12,288 in all, three times what
 /// the anonymizer remembers per thread.
 const UNSEEN_LINES: usize = 4096;
 
-const PIPELINE: &str = r#"
-[[inputs]]
-type = "stdin"
-parser = "nginx_access"
-
-[enrich.geoip]
-city_db = "geoip/test-city.mmdb"
-asn_db = "geoip/test-asn.mmdb"
-fields = ["source.ip"]
-
-[anonymize]
-ip = { fields = ["source.ip"], mode = "truncate", ipv4_prefix = 24, ipv6_prefix = 48 }
-redact = ["password", "api_key", "token", "credit_card", "ssn", "email", "phone"]
-
-[[tag]]
-when = 'http.response.status_code >= 500'
-add = ["http_error"]
-
-[[tag]]
-when = 'url.path =~ "^/(wp-login|xmlrpc)\\.php" and http.request.method == "GET"'
-add = ["scanner"]
-
-[[tag]]
-when = 'source.geo.country_iso_code in ["GB", "SE"] and not exists(user.name)'
-add = ["eu_anonymous"]
-
-[output.stdout]
-"#;
-
-/// The lines parsed into fresh events, as a worker hands them to the chain (a copy of a parsed
-/// event would not have the room for GeoIP's fields that `Event::new` reserves).
-fn parse_all(parser: &dyn Parser, lines: &[impl AsRef<str>]) -> Vec<Event> {
-    lines
-        .iter()
-        .map(|line| {
-            let line = line.as_ref();
-            let mut event = Event::new(line.to_string(), RecordOrigin::default());
-            if let Err(e) = parser.parse(&mut event) {
-                panic!("bench line does not parse: {e}: {line}");
-            }
-            event
-        })
-        .collect()
-}
-
-/// The chain's three stages on one parsed event, as a worker runs them after the parse.
-fn run_chain(chain: &Chain, event: &mut Event) -> Verdict {
-    chain.enrich.apply(event);
-    chain.anonymize.apply(event);
-    chain.tag.apply(event)
-}
-
 fn chain(c: &mut Criterion) {
-    std::env::set_var("LOGPIPE_PSEUDONYM_KEY", "bench-key-0123456789");
-    let config = match PipelineConfig::from_str(Path::new("bench.toml"), PIPELINE) {
-        Ok(c) => c,
-        Err(e) => panic!("{e}"),
-    };
-    let encoder: Arc<dyn Encoder> = Arc::new(NdjsonEncoder::default());
-    let chains = match build_chains(&config, &encoder) {
-        Ok(c) => c,
-        Err(e) => panic!("{e}"),
-    };
-    let chain = &chains[0];
+    let (chain, encoder) = chain_setup::build();
+    let chain = &chain;
     let parsed = parse_all(chain.parser.as_ref(), LINES);
-    // The chain must actually do its work on these events, or the bench measures nothing.
-    let mut probe = parsed[0].clone();
-    chain.enrich.apply(&mut probe);
-    assert!(
-        probe.get("source.geo.country_iso_code").is_some(),
-        "GeoIP found nothing for the bench address"
-    );
 
     let mut g = c.benchmark_group("chain");
     g.throughput(Throughput::Elements(LINES.len() as u64));

@@ -4,7 +4,9 @@
 #                               + `logpipe reprocess` of the same log gzip-compressed, 1 and 2 threads
 #   scripts/bench.sh --peers    also rsyslog and syslog-ng on the same input (installs them with apt-get)
 # LINES=N sets the size of the generated NGINX log (default 1,000,000).
-# ONLY=reprocess (or parsers, e2e) runs that section alone; RUNS=N repeats each reprocess run.
+# ONLY=reprocess (or parsers, e2e, chain) runs that section alone; RUNS=N repeats each reprocess run.
+# ONLY=chain: the enrich -> anonymize -> tag chain (issue 5) by stage, in time and, under
+# callgrind (valgrind, installed with apt-get when missing), in instructions per event.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -21,6 +23,33 @@ want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 if want parsers; then
 echo "== parser benches (criterion, one thread)"
 cargo bench --bench parsers -- --warm-up-time 1 --measurement-time 3 2>&1 | grep -E "^[a-z_]+/|thrpt:" || true
+fi
+
+if want chain; then
+echo "== chain by stage (benches/chain_stages.rs, one thread), time"
+cargo bench --bench chain_stages 2>&1 | grep -vE "^ *(Compiling|Finished|Running)" || true
+if [ "$only" = chain ]; then
+  echo "== chain by stage, instructions per event (callgrind)"
+  command -v valgrind >/dev/null || { sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo; $sudo apt-get install -y -qq valgrind >/dev/null; }
+  bin=$(cargo bench --bench chain_stages --no-run --message-format=json 2>/dev/null \
+    | python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "chain_stages" and m.get("executable"):
+        print(m["executable"])')
+  count() { # $1: mode, $2: iterations -> instructions of the whole run
+    MODE=$1 N=$2 valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" 2>&1 \
+      | sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'
+  }
+  # 2,000 iterations of the four lines; the setup's cost cancels out in the differences.
+  parse=$(( ($(count parse 4000) - $(count parse 2000)) / 8000 ))
+  parsed=$(count parsed 2000)
+  echo "parse (Event::new + NGINX parse): $parse"
+  for mode in enrich anonymize tag chain; do
+    stage=$(( ($(count $mode 2000) - parsed) / 8000 ))
+    echo "$mode: $stage ($(python3 -c "print(f'{$stage/$parse:.2f}')") x the parse)"
+  done
+fi
 fi
 
 input="$work/access-$lines.log"

@@ -3,6 +3,8 @@
 //! does, reporting lines per second.
 #![allow(dead_code)]
 
+pub mod chain_setup;
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput};
