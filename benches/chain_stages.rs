@@ -3,7 +3,9 @@
 //! and the whole chain, against the parse of the same four lines.
 //!
 //! Without `MODE`, every mode is timed in turn, five rounds, and the fastest round of each is
-//! printed with the stages' cost (the mode's time less that of parsing alone). With `MODE` set
+//! printed with the stages' cost (the mode's time less that of parsing alone). Run by
+//! `cargo test` (without the `--bench` flag `cargo bench` passes), each mode runs a few times
+//! only, to show that it works. With `MODE` set
 //! (`parse`, `parsed`, `enrich`, `anonymize`, `tag` or `chain`), that mode alone runs `N` times
 //! (default 100,000) over the four lines, for counting instructions under callgrind:
 //! `ONLY=chain scripts/bench.sh` does so and prints instructions per event, which repeat
@@ -60,10 +62,11 @@ fn run(chain: &Chain, mode: &str, n: usize) -> f64 {
 
 fn main() {
     let (chain, _) = chain_setup::build();
+    let benching = std::env::args().any(|a| a == "--bench");
     let n = std::env::var("N")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(if benching { 100_000 } else { 10 });
     if let Ok(mode) = std::env::var("MODE") {
         if !MODES.contains(&mode.as_str()) {
             panic!("MODE must be one of {MODES:?}");
@@ -72,13 +75,14 @@ fn main() {
         return;
     }
     let mut best = [f64::MAX; MODES.len()];
-    for _ in 0..5 {
+    let rounds = if benching { 5 } else { 1 };
+    for _ in 0..rounds {
         for (mode, best) in MODES.iter().zip(best.iter_mut()) {
             *best = best.min(run(&chain, mode, n));
         }
     }
     let [parse, parsed, enrich, anonymize, tag, whole] = best;
-    println!("fastest of 5 rounds, µs per event (the stages: the mode less `parsed`)");
+    println!("fastest of {rounds} rounds, µs per event (the stages: the mode less `parsed`)");
     println!("  parse (Event::new + NGINX parse)   {parse:.3}");
     for (name, t) in [
         ("enrich (GeoIP) alone", enrich),
