@@ -430,7 +430,9 @@ fn timed_out_requests_that_were_indexed_are_not_duplicated() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
     let (text, offsets) = lines(0, 600, 0);
-    append(&log, &text);
+    // The lines are written only once the proxy is slow: written before, they could all be
+    // indexed between the templates and the slowdown, and nothing would time out.
+    append(&log, "");
     let cfg = write_config(
         dir.path(),
         &log,
@@ -453,6 +455,7 @@ fn timed_out_requests_that_were_indexed_are_not_duplicated() {
     assert!(ok, "templates not installed; log:\n{}", run.log_text());
     let c = proxy.counters();
     proxy.faults().set_delay_ms(2500);
+    append(&log, &text);
     // A delayed request was indexed after logpipe had given up on it: its items are retried,
     // and once the delay is off they reach the server after it and come back `409`.
     let ok = run.wait_until(Duration::from_secs(120), || {
