@@ -590,13 +590,14 @@ impl AnonymizeStage {
                 (Some(c), Value::Str(Text::Span { start, end })) => {
                     let (start, end) = (*start as usize, *end as usize);
                     c.findings_for(i, start, end, raw, full, &mut span_found)
-                        .map(|found| (found, raw.get(start..end).unwrap_or_default()))
+                        .map(|found| (found, start, end))
                 }
                 _ => None,
             };
             let changed = match reused {
-                Some(([], _)) => false,
-                Some((found, text)) => {
+                Some(([], ..)) => false,
+                Some((found, start, end)) => {
+                    let text = raw.get(start..end).unwrap_or_default();
                     *value = Value::Str(Text::Owned(render(text, found, &known)));
                     true
                 }
@@ -682,8 +683,12 @@ impl AnonymizeStage {
                 let in_line: Option<&'r str> = match t {
                     Text::Span { start, end } => raw.get(*start as usize..*end as usize),
                     _ => None,
+                }
+                .map(str::trim);
+                let text = match in_line {
+                    Some(s) => s,
+                    None => text_of(raw, t).trim(),
                 };
-                let text = text_of(raw, t).trim();
                 if text.is_empty() {
                     return;
                 }
@@ -700,7 +705,7 @@ impl AnonymizeStage {
                     }
                     if !known.iter().any(|k| k.ip == Some(a)) {
                         let kt = match in_line {
-                            Some(s) => Some(KnownText::Raw(s.trim())),
+                            Some(s) => Some(KnownText::Raw(s)),
                             None => KnownText::inline(text),
                         };
                         if let Some(kt) = kt {
@@ -987,6 +992,11 @@ impl<'f> Container<'f> {
             return None;
         }
         let (rs, re) = (start - self.start, end - self.start);
+        // Most spans hold none of the line's findings (those are mostly the client address at
+        // its start).
+        if !self.found.iter().any(|m| m.end > rs && m.start < re) {
+            return Some(&[]);
+        }
         out.clear();
         for m in self.found {
             if m.end <= rs || m.start >= re {
