@@ -413,6 +413,25 @@ mod tests {
     }
 
     #[test]
+    fn a_location_is_a_geo_point_object() {
+        let mut e = Event::new(String::new(), RecordOrigin::default());
+        e.push(
+            "source.geo.location",
+            Value::GeoPoint {
+                lat: 51.5128,
+                lon: -0.0918,
+            },
+        );
+        let s = to_json_string(&e, DocumentOptions::default());
+        assert!(
+            s.contains(r#""location":{"lat":51.5128,"lon":-0.0918}"#),
+            "{s}"
+        );
+        let doc = parse(&s);
+        assert_eq!(doc["source"]["geo"]["location"]["lat"], 51.5128);
+    }
+
+    #[test]
     fn escapes_control_and_quotes() {
         let mut e = Event::new(String::new(), RecordOrigin::default());
         e.push("m", Value::owned_str("a\"b\\c\n\u{1}é"));
