@@ -209,6 +209,34 @@ fn check_reports_typos_with_place_and_allowed_keys() {
     );
 }
 
+/// A stage setting that types cannot catch (an unknown GeoIP result) is an error that names the
+/// file once, the table and the valid values, exit 2.
+#[test]
+fn check_reports_stage_settings_with_file_and_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("geo.toml");
+    let city_db = concat!(env!("CARGO_MANIFEST_DIR"), "/geoip/test-city.mmdb");
+    std::fs::write(
+        &bad,
+        format!(
+            "[[inputs]]\ntype = \"stdin\"\nparser = \"nginx_access\"\n\n[enrich.geoip]\n\
+             city_db = \"{city_db}\"\nproperties = [\"geo.city\"]\n\n[output.stdout]\n"
+        ),
+    )
+    .unwrap();
+    let (code, stderr) = check(&bad);
+    assert_eq!(code, Some(2), "{stderr}");
+    let path = bad.display().to_string();
+    assert_eq!(stderr.matches(&path).count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{path}: [enrich.geoip]: `properties`: unknown `geo.city`; expected one of"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("geo.city_name"), "{stderr}");
+}
+
 #[test]
 fn every_command_has_help() {
     for cmd in [

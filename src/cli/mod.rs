@@ -217,9 +217,17 @@ fn check(config: &PipelineConfig) -> anyhow::Result<i32> {
             return Ok(EXIT_CONFIG);
         }
     }
-    if let Err(e) = pipeline::build_chains(config, &output.encoder()) {
-        eprintln!("error: {}: {e}", config.path.display());
-        return Ok(EXIT_CONFIG);
+    match pipeline::build_chains(config, &output.encoder()) {
+        Ok(_) => {}
+        // A stage's error names the file already.
+        Err(e @ pipeline::PipelineError::Stage { .. }) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_CONFIG);
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", config.path.display());
+            return Ok(EXIT_CONFIG);
+        }
     }
     println!(
         "{}: ok ({} input{}, output {})",
