@@ -91,7 +91,5 @@ pub fn parse_all(parser: &dyn Parser, lines: &[impl AsRef<str>]) -> Vec<Event> {
 
 /// The chain's three stages on one parsed event, as a worker runs them after the parse.
 pub fn run_chain(chain: &Chain, event: &mut Event) -> Verdict {
-    chain.enrich.apply(event);
-    chain.anonymize.apply(event);
-    chain.tag.apply(event)
+    chain.enrich_anonymize_tag(event)
 }

@@ -336,6 +336,10 @@ impl Plan {
     }
 }
 
+/// A [`Plan`] held by a caller that keeps plans per shape for several stages at once.
+#[derive(Debug)]
+pub(crate) struct ShapePlan(Plan);
+
 /// Roles whose fields the identity pass rewrites.
 const IDENTITY: u8 = role::IP | role::ADDRESS | role::PSEUDO;
 
@@ -484,21 +488,13 @@ impl AnonymizeStage {
         if self.inert {
             return;
         }
-        let Event {
-            raw,
-            fields,
-            plain,
-            shape_hint,
-            ..
-        } = event;
-        let raw: &str = raw;
         // A plan of a known shape is shared from the thread's cache; others (filtered fields,
         // names made at run time) are worked out here, on the stack.
         let cached: Rc<Plan>;
         let local: Plan;
         let plan: &Plan = if self.filter {
             let mut roles = Roles::new();
-            fields.retain(|(name, _)| {
+            event.fields.retain(|(name, _)| {
                 let r = self.role_of(name);
                 let keep = r & role::REMOVE == 0
                     && (!self.allow_mode || r & role::ALLOW != 0 || name == ALWAYS_KEPT);
@@ -510,8 +506,9 @@ impl AnonymizeStage {
             local = Plan::new(roles);
             &local
         } else {
-            let make = || Plan::new(fields.iter().map(|(n, _)| self.role_of(n)).collect());
-            let shared = shape::hash_hinted(fields, shape_hint, self.id).and_then(|key| {
+            let fields = &event.fields;
+            let make = || self.plan_of(fields);
+            let shared = shape::hash_hinted(fields, &event.shape_hint, self.id).and_then(|key| {
                 PLANS.with(|cache| {
                     let mut cache = cache.try_borrow_mut().ok()?;
                     Some(
@@ -532,6 +529,43 @@ impl AnonymizeStage {
                 }
             }
         };
+        self.run(event, plan);
+    }
+
+    /// What this stage does with the fields of an event of the shape of `fields`, for a caller
+    /// that keeps it per shape ([`AnonymizeStage::apply_planned`]); `None` when that depends on
+    /// more than the names (`remove`, `allow`) or the stage does nothing.
+    pub(crate) fn plan_for(&self, fields: &[(FieldName, Value)]) -> Option<ShapePlan> {
+        (!self.inert && !self.filter).then(|| ShapePlan(self.plan_of(fields)))
+    }
+
+    /// Whether the stage does nothing at all (no `[anonymize]` key set).
+    pub fn is_inert(&self) -> bool {
+        self.inert
+    }
+
+    /// Identifies what [`AnonymizeStage::plan_for`] depends on besides the field names.
+    pub(crate) fn shape_id(&self) -> u64 {
+        self.id
+    }
+
+    /// [`AnonymizeStage::apply`] with the plan of the event's shape already worked out
+    /// ([`AnonymizeStage::plan_for`] on the same field names). Returns whether the field names
+    /// changed (a rewritten `url.path` takes `url.extension` with it).
+    pub(crate) fn apply_planned(&self, event: &mut Event, plan: &ShapePlan) -> bool {
+        self.run(event, &plan.0)
+    }
+
+    fn plan_of(&self, fields: &[(FieldName, Value)]) -> Plan {
+        Plan::new(fields.iter().map(|(n, _)| self.role_of(n)).collect())
+    }
+
+    /// Anonymizes `event` by `plan`; returns whether the field names changed.
+    fn run(&self, event: &mut Event, plan: &Plan) -> bool {
+        let Event {
+            raw, fields, plain, ..
+        } = event;
+        let raw: &str = raw;
         let roles = &plan.roles[..];
 
         let mut known = KnownList::new();
@@ -608,6 +642,7 @@ impl AnonymizeStage {
         if path_changed {
             refresh_extension(fields);
         }
+        path_changed
     }
 
     /// The roles of a field name, and whether the name itself may say "secret" or "personal
@@ -906,23 +941,21 @@ struct Container<'f> {
 
 /// Characters around a span that every detector treats like the end of the text.
 fn is_delimiter(c: u8) -> bool {
-    matches!(
-        c,
-        b' ' | b'\t'
-            | b'"'
-            | b'\''
-            | b'?'
-            | b'#'
-            | b'&'
-            | b','
-            | b';'
-            | b'{'
-            | b'}'
-            | b'<'
-            | b'>'
-            | b'|'
-    )
+    DELIMITERS[usize::from(c)]
 }
+
+/// [`is_delimiter`] as a table: it is asked twice per text field of every event, and a lookup
+/// costs less than the comparisons.
+static DELIMITERS: [bool; 256] = {
+    let mut table = [false; 256];
+    let delimiters = b" \t\"'?#&,;{}<>|";
+    let mut i = 0;
+    while i < delimiters.len() {
+        table[delimiters[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 impl<'f> Container<'f> {
     /// The widest text span, scanned (into `found`), when at least one other text span lies

@@ -3,12 +3,15 @@
 //! a batch enters as raw bytes and leaves as encoded output items.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::anonymize::AnonymizeStage;
+use crate::anonymize::{AnonymizeStage, ShapePlan};
 use crate::enrich::EnrichStage;
+use crate::event::shape::{self, ShapeCache};
 use crate::event::{
     Event, RecordOrigin, Text, Timestamp, Value, ENVELOPE_FAILURE_TAG, INVALID_UTF8_TAG,
     PROCESSING_FAILURE_TAG, TIMESTAMP_FALLBACK_TAG, TRUNCATED_TAG,
@@ -31,6 +34,21 @@ pub struct Chain {
     pub anonymize: Arc<AnonymizeStage>,
     pub tag: Arc<TagStage>,
     pub encoder: Arc<dyn Encoder>,
+}
+
+/// The anonymizer's and the tagger's plans for one shape of event (see
+/// [`Chain::enrich_anonymize_tag`]).
+struct ShapePlans {
+    anonymize: Option<ShapePlan>,
+    tag: Box<[u32]>,
+}
+
+/// Most shapes a thread keeps the plans of.
+const SHAPE_PLANS_MAX: usize = 512;
+
+thread_local! {
+    static SHAPE_PLANS: RefCell<ShapeCache<Rc<ShapePlans>>> =
+        RefCell::new(ShapeCache::new(SHAPE_PLANS_MAX));
 }
 
 /// Tags set before the stages run (by decode and the input's envelope); a record that fails
@@ -105,12 +123,56 @@ impl Chain {
             event.timestamp = Some(Timestamp::now());
             event.add_tag(TIMESTAMP_FALLBACK_TAG);
         }
+        self.stages_after_parse(event, step)
+    }
+
+    /// Enrich, anonymize and tag `event`, as a worker does after the parse.
+    pub fn enrich_anonymize_tag(&self, event: &mut Event) -> Verdict {
+        self.stages_after_parse(event, &mut Step::Enrich)
+    }
+
+    fn stages_after_parse(&self, event: &mut Event, step: &mut Step) -> Verdict {
         *step = Step::Enrich;
         self.enrich.apply(event);
         *step = Step::Anonymize;
-        self.anonymize.apply(event);
+        // Anonymize and tag both work from the field names, which are the same for both unless
+        // the anonymizer changes them: their plans for a shape are kept together, so one
+        // lookup and one check of the names serve both.
+        let seed = self
+            .anonymize
+            .shape_id()
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ self.tag.shape_id().wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        let plans = shape::hash_hinted(&event.fields, &event.shape_hint, seed).and_then(|key| {
+            SHAPE_PLANS.with(|cache| {
+                let mut cache = cache.try_borrow_mut().ok()?;
+                let make = || {
+                    Rc::new(ShapePlans {
+                        anonymize: self.anonymize.plan_for(&event.fields),
+                        tag: self.tag.slots_for(event),
+                    })
+                };
+                Some(cache.get_or_insert_with(key, &event.fields, make).clone())
+            })
+        });
+        let Some(plans) = plans else {
+            self.anonymize.apply(event);
+            *step = Step::Tag;
+            return self.tag.apply(event);
+        };
+        let renamed = match &plans.anonymize {
+            Some(plan) => self.anonymize.apply_planned(event, plan),
+            None => {
+                self.anonymize.apply(event);
+                !self.anonymize.is_inert()
+            }
+        };
         *step = Step::Tag;
-        self.tag.apply(event)
+        if renamed {
+            self.tag.apply(event)
+        } else {
+            self.tag.apply_resolved(event, &plans.tag)
+        }
     }
 
     /// Fields every event of the stream carries, set before parsing: they survive a parse
@@ -435,6 +497,84 @@ mod tests {
         let mut chain = chains.remove(0);
         chain.parser = Arc::new(Buggy);
         chain
+    }
+
+    /// The stages after the parse with their plans kept per shape together
+    /// (`enrich_anonymize_tag`) do exactly what the three stages do one after the other, for
+    /// shapes seen again and new, with the anonymizer renaming fields (a masked path takes
+    /// `url.extension` with it), filtering them, or doing nothing.
+    #[test]
+    fn shared_shape_plans_change_nothing() {
+        let lines = [
+            r#"81.2.69.160 - - [22/Nov/2026:10:00:00 +0100] "GET /shop/cart.html?item=42 HTTP/1.1" 200 5316 "https://example.com/" "Mozilla/5.0""#,
+            r#"2a02:ec80:300:ed1a::1 - alice [22/Nov/2026:10:00:01 +0100] "POST /api/v1/orders?token=abc123 HTTP/2.0" 201 812 "-" "okhttp/4.12.0""#,
+            r#"216.160.83.56 - bob [22/Nov/2026:10:00:03 +0100] "GET /wp-login.php HTTP/1.1" 404 153 "-" "python-requests/2.32.3""#,
+            r#"10.1.2.3 - - [22/Nov/2026:10:00:04 +0100] "GET /reset/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U HTTP/1.1" 500 0 "-" "curl/8.5.0""#,
+            "not an access line at all",
+        ];
+        let rules = r#"
+[[tag]]
+when = 'http.response.status_code >= 500 or url.extension == "php"'
+add = ["flagged"]
+
+[[tag]]
+when = 'exists(user.name) and not exists(url.extension)'
+set = { "labels.who" = "named" }
+
+[[tag]]
+when = 'labels.who == "named"'
+add = ["named"]
+"#;
+        let anonymize = [
+            "",
+            "[anonymize]\nip = { fields = [\"source.ip\"] }\nredact = [\"token\", \"email\"]\n",
+            "[anonymize]\nredact = [\"token\"]\nremove = [\"user_agent.original\"]\n",
+            "[anonymize]\nredact = [\"token\"]\nallow = [\"url.*\", \"user.name\", \"http.*\"]\n",
+        ];
+        for table in anonymize {
+            let toml = format!(
+                "[[inputs]]\ntype = \"stdin\"\nparser = \"nginx_access\"\n\n{table}\n{rules}\n\
+                 [output.stdout]\n"
+            );
+            let config = match PipelineConfig::from_str(Path::new("t.toml"), &toml) {
+                Ok(c) => c,
+                Err(e) => panic!("{e}"),
+            };
+            let encoder: Arc<dyn Encoder> = Arc::new(NdjsonEncoder::default());
+            let chains = match build_chains(&config, &encoder) {
+                Ok(c) => c,
+                Err(e) => panic!("{e}"),
+            };
+            let chain = &chains[0];
+            // Three rounds: the first meets every shape for the first time, the others find
+            // their plans kept.
+            for _ in 0..3 {
+                for line in lines {
+                    let parsed = || {
+                        let mut event = Event::new(line.to_string(), RecordOrigin::default());
+                        if let Err(e) = chain.parser.parse(&mut event) {
+                            event.mark_parse_failure(e.0);
+                        }
+                        event
+                    };
+                    let mut shared = parsed();
+                    let shared_verdict = chain.enrich_anonymize_tag(&mut shared);
+                    let mut apart = parsed();
+                    chain.enrich.apply(&mut apart);
+                    chain.anonymize.apply(&mut apart);
+                    let apart_verdict = chain.tag.apply(&mut apart);
+                    let (mut a, mut b) = (Vec::new(), Vec::new());
+                    encoder.encode(&shared, &mut a);
+                    encoder.encode(&apart, &mut b);
+                    assert_eq!(
+                        String::from_utf8_lossy(&a),
+                        String::from_utf8_lossy(&b),
+                        "{table}{line}"
+                    );
+                    assert_eq!(shared_verdict, apart_verdict);
+                }
+            }
+        }
     }
 
     fn batch(lines: &[&str]) -> RawBatch {

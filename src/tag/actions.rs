@@ -22,7 +22,8 @@ use super::RuleError;
 #[derive(Debug, Default)]
 pub struct Actions {
     set: Vec<(Box<str>, Value)>,
-    add: Vec<Box<str>>,
+    /// Interned (see [`interned`]): adding one to an event copies a reference, not the text.
+    add: Vec<&'static str>,
     index: Option<Arc<str>>,
     pub drop: bool,
 }
@@ -57,7 +58,7 @@ impl Actions {
                     ),
                 });
             }
-            actions.add.push(text.as_str().into());
+            actions.add.push(interned(text));
         }
         if let Some(index) = index {
             let pattern = index.get_ref();
@@ -100,13 +101,32 @@ impl Actions {
                 None => event.push(Cow::Owned(String::from(&**name)), value.clone()),
             }
         }
-        for tag in &self.add {
-            if !event.has_tag(tag) {
-                event.add_tag(String::from(&**tag));
-            }
+        for &tag in &self.add {
+            event.add_tag(tag);
         }
         if let Some(index) = &self.index {
             event.route = Some(index.clone());
+        }
+    }
+}
+
+/// The one `'static` copy of a tag name. Rules add their tags to a large share of events, and
+/// an event's tags are `Cow<'static, str>`: a borrowed name costs no allocation per event. Each
+/// distinct name is kept once for the life of the process, so a process that loads its
+/// configuration again (`logpipe test` over many files) does not grow with each load.
+fn interned(tag: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let names = NAMES.get_or_init(Mutex::default);
+    // A poisoned lock only means another thread panicked while inserting: the set is intact.
+    let mut names = names.lock().unwrap_or_else(|e| e.into_inner());
+    match names.get(tag) {
+        Some(&name) => name,
+        None => {
+            let name: &'static str = Box::leak(tag.into());
+            names.insert(name);
+            name
         }
     }
 }
@@ -179,5 +199,19 @@ fn template_error_at(e: &TemplateError, pattern: &str) -> usize {
         TemplateError::TrailingPercent => pattern.len().saturating_sub(1),
         // The empty pattern, a bad first character, and whatever the template learns to refuse.
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_name_is_kept_once_however_often_it_is_loaded() {
+        let first = interned("slow_checkout");
+        let again = interned(&String::from("slow_checkout"));
+        assert_eq!(first, "slow_checkout");
+        assert!(std::ptr::eq(first, again));
+        assert!(!std::ptr::eq(first, interned("slow_checkout2")));
     }
 }

@@ -945,6 +945,11 @@ impl FieldTable {
         slot
     }
 
+    /// Tells this table's slots from another's (renewed whenever a name is added).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Number of slots an evaluation needs.
     pub fn len(&self) -> usize {
         self.names.len()
@@ -985,7 +990,7 @@ impl FieldTable {
         })
     }
 
-    fn resolve_by_name(&self, event: &Event, slots: &mut [u32]) {
+    pub(crate) fn resolve_by_name(&self, event: &Event, slots: &mut [u32]) {
         slots.fill(ABSENT);
         for (i, (name, _)) in event.fields.iter().enumerate() {
             let Some(candidates) = self.by_len.get(name.len()) else {
@@ -1148,7 +1153,12 @@ fn any_value<F: FnMut(Scalar<'_>) -> bool>(event: &Event, value: &Value, f: &mut
 }
 
 fn equal(s: Scalar<'_>, value: &Literal) -> bool {
-    compare(s, value) == Some(Ordering::Equal)
+    match (s, value) {
+        // Most equality tests are text against text (`method == "GET"`, `in [..]` of codes):
+        // a length check turns most of them away before any byte is compared.
+        (Scalar::Str(t), Literal::Str(l)) => t == &*l.text,
+        _ => compare(s, value) == Some(Ordering::Equal),
+    }
 }
 
 /// How a field value orders against a literal; `None` when they do not compare (see the module

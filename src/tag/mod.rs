@@ -165,6 +165,37 @@ impl TagStage {
         if !slots.is_empty() {
             self.fields.resolve(event, slots);
         }
+        self.apply_at(event, slots)
+    }
+
+    /// Where the fields this stage reads are in an event of the shape of `fields`: what
+    /// [`TagStage::apply_resolved`] takes, for a caller that keeps it per shape.
+    pub(crate) fn slots_for(&self, event: &Event) -> Box<[u32]> {
+        let mut slots = vec![condition::ABSENT; self.fields.len()];
+        self.fields.resolve_by_name(event, &mut slots);
+        slots.into()
+    }
+
+    /// Identifies what [`TagStage::slots_for`] depends on besides the field names.
+    pub(crate) fn shape_id(&self) -> u64 {
+        self.fields.id()
+    }
+
+    /// [`TagStage::apply`] with the slots of the event's shape already found
+    /// ([`TagStage::slots_for`] on the same field names).
+    pub(crate) fn apply_resolved(&self, event: &mut Event, resolved: &[u32]) -> Verdict {
+        let mut buf = [condition::ABSENT; MAX_SLOTS];
+        let slots: &mut [u32] = match buf.get_mut(..self.fields.len()) {
+            Some(slots) if slots.len() == resolved.len() => {
+                slots.copy_from_slice(resolved);
+                slots
+            }
+            _ => return self.apply(event),
+        };
+        self.apply_at(event, slots)
+    }
+
+    fn apply_at(&self, event: &mut Event, slots: &mut [u32]) -> Verdict {
         if let Some(defaults) = &self.defaults {
             let at = match slots.is_empty() {
                 false => self
