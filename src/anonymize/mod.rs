@@ -969,18 +969,18 @@ impl<'f> Container<'f> {
         known: &[Known<'_>],
         found: &'f mut redact::Matches,
     ) -> Option<Container<'f>> {
-        let spans = plan.text_only.iter().filter_map(|&i| match fields.get(i) {
-            Some((_, Value::Str(Text::Span { start, end }))) => {
-                Some((i, *start as usize, *end as usize))
-            }
-            _ => None,
-        });
-        let spans: SmallVec<[(usize, usize, usize); 8]> = spans.collect();
-        let &(index, start, end) = spans.iter().max_by_key(|(_, s, e)| e - s)?;
+        // Walked twice rather than collected: a collected list is copied as it is returned.
+        let spans = || {
+            plan.text_only.iter().filter_map(|&i| match fields.get(i) {
+                Some((_, Value::Str(Text::Span { start, end }))) => {
+                    Some((i, *start as usize, *end as usize))
+                }
+                _ => None,
+            })
+        };
+        let (index, start, end) = spans().max_by_key(|(_, s, e)| e - s)?;
         // Worth it only when another text span lies inside (NGINX: every `url.*` in the line).
-        spans
-            .iter()
-            .find(|&&(i, s, e)| i != index && start <= s && e <= end)?;
+        spans().find(|&(i, s, e)| i != index && start <= s && e <= end)?;
         let text = raw.get(start..end)?;
         if plain.is_empty() || !stage.scan_pieces(raw, start, end, plain, known, found) {
             found.clear();
