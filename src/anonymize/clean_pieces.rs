@@ -1,17 +1,21 @@
-//! Pieces of lines that a stage scanned and found clean, remembered per thread, so the next
-//! line carrying the same user agent, referrer or request line costs a hash lookup instead of
-//! a scan. Access logs repeat these pieces constantly (a site sees a few hundred user agents in
-//! millions of lines), and scanning them was most of the anonymizer's cost.
+//! Pieces of lines that a stage scanned, remembered per thread, so the next line carrying the
+//! same user agent, referrer or request line costs a hash lookup instead of a scan. Access logs
+//! repeat these pieces constantly (a site sees a few hundred user agents in millions of lines,
+//! a monitor polls one URL with one API key all day), and scanning them was most of the
+//! anonymizer's cost.
 //!
-//! Only clean pieces are kept: a piece with anything to hide is scanned again each time, so no
-//! secret outlives its event in this cache, and a hit can only ever mean "nothing to hide" for
-//! text compared byte for byte, never a guess from a hash. A piece is kept on its second clean
-//! scan, not its first (only its hash is noted the first time), so pieces that never repeat
-//! (request lines with ids, one-off bots) cost no copy. The cache holds two generations of at
-//! most [`GENERATION`] pieces of at most [`PIECE_MAX`] bytes: when the young one is full it
-//! becomes the old one and the previous old one is dropped; a piece found in the old one moves
-//! back to the young one. So at most about 2 MiB per worker thread, and a piece still in use
-//! survives any number of turnovers.
+//! A clean piece is kept as it is, and a hit means "nothing to hide" for text compared byte for
+//! byte. A piece whose only findings are secrets masked whole (`token=...`, a JWT) is kept with
+//! those bytes zeroed and a keyed hash of them, so no secret outlives its event in this cache:
+//! a hit compares everything else byte for byte and the hidden bytes by that hash (64 bits,
+//! keyed with a per-process random seed), and hands back the ranges to mask. Pieces with
+//! personal data or addresses in them (whose replacement depends on the text hidden) are
+//! scanned every time. A piece is kept on its second scan, not its first (only its hash is
+//! noted the first time), so pieces that never repeat (request lines with ids, one-off bots)
+//! cost no copy. The cache holds two generations of at most [`GENERATION`] pieces of at most
+//! [`PIECE_MAX`] bytes: when the young one is full it becomes the old one and the previous old
+//! one is dropped; a piece found in the old one moves back to the young one. So at most about
+//! 2 MiB per worker thread, and a piece still in use survives any number of turnovers.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -26,11 +30,58 @@ pub(super) const PIECE_MAX: usize = 384;
 /// Pieces per generation and thread.
 const GENERATION: usize = 2048;
 
-/// A clean piece, and the stage that scanned it (stages differ in what they look for).
+/// A scanned piece, and the stage that scanned it (stages differ in what they look for).
 struct Entry {
     stage: u64,
+    /// The piece, with the bytes under `hidden` zeroed.
     text: Box<[u8]>,
+    /// Of a clean piece.
     pairs: BytePairs,
+    /// The secrets the piece held, masked whole; empty for a clean piece.
+    hidden: Box<[(u32, u32)]>,
+    /// Keyed hash of the bytes under `hidden`.
+    hidden_hash: u64,
+}
+
+impl Entry {
+    /// Whether `text` is the piece this entry was made from (see the module documentation).
+    fn holds(&self, text: &[u8]) -> bool {
+        if self.hidden.is_empty() {
+            return *self.text == *text;
+        }
+        if self.text.len() != text.len() {
+            return false;
+        }
+        let mut at = 0;
+        for &(start, end) in self.hidden.iter() {
+            let (start, end) = (start as usize, end as usize);
+            if self.text.get(at..start) != text.get(at..start) {
+                return false;
+            }
+            at = end;
+        }
+        self.text.get(at..) == text.get(at..)
+            && hidden_hash(self.stage, text, &self.hidden) == Some(self.hidden_hash)
+    }
+}
+
+/// What a stage found in a piece it scanned before.
+#[derive(Debug)]
+pub(super) enum Remembered {
+    /// Nothing; the pairs of bytes the piece holds.
+    Clean(BytePairs),
+    /// Secrets at these ranges, to be masked whole.
+    Masked(smallvec::SmallVec<[(u32, u32); 4]>),
+}
+
+/// The keyed hash of the bytes of `text` under `ranges`; `None` when a range is not inside it.
+fn hidden_hash(stage: u64, text: &[u8], ranges: &[(u32, u32)]) -> Option<u64> {
+    let mut h = seed() ^ stage.rotate_left(17) ^ 0x6a09_e667_f3bc_c909;
+    for &(start, end) in ranges {
+        let hidden = text.get(start as usize..end as usize)?;
+        h = xxhash_rust::xxh3::xxh3_64_with_seed(hidden, h);
+    }
+    Some(h)
 }
 
 /// Which pairs of adjacent bytes a piece holds, as a 256-bit filter: a text with a pair the
@@ -103,32 +154,36 @@ fn key(stage: u64, text: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(text, seed() ^ stage.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
-/// Whether `stage` found `text` clean on this thread before (`Ok`, with the pairs of bytes it
-/// holds), or else the key to [`remember`] it by.
-pub(super) fn lookup(stage: u64, text: &[u8]) -> Result<BytePairs, PieceKey> {
+/// What `stage` found in `text` on this thread before, or else the key to [`remember`] it by.
+pub(super) fn lookup(stage: u64, text: &[u8]) -> Result<Remembered, PieceKey> {
     let k = key(stage, text);
     CLEAN.with(|cell| {
         let Ok(mut g) = cell.try_borrow_mut() else {
             return Err(PieceKey(k));
         };
-        let fits = |e: &Entry| e.stage == stage && *e.text == *text;
+        let fits = |e: &Entry| e.stage == stage && e.holds(text);
+        let found = |e: &Entry| match e.hidden.is_empty() {
+            true => Remembered::Clean(e.pairs),
+            false => Remembered::Masked(e.hidden.iter().copied().collect()),
+        };
         if let Some(e) = g.young.get(&k).filter(|e| fits(e)) {
-            return Ok(e.pairs);
+            return Ok(found(e));
         }
         match g.old.remove(&k) {
             Some(e) if fits(&e) => {
-                let pairs = e.pairs;
+                let remembered = found(&e);
                 g.insert(k, e);
-                Ok(pairs)
+                Ok(remembered)
             }
             _ => Err(PieceKey(k)),
         }
     })
 }
 
-/// Records that `stage` scanned `text` (looked up as `key`) and found nothing to hide: noted on
-/// the first sighting, kept on the second.
-pub(super) fn remember(stage: u64, key: PieceKey, text: &[u8]) {
+/// Records that `stage` scanned `text` (looked up as `key`) and found nothing to hide but the
+/// secrets at `hidden` (sorted, disjoint, each masked whole): noted on the first sighting, kept
+/// on the second.
+pub(super) fn remember(stage: u64, key: PieceKey, text: &[u8], hidden: &[(u32, u32)]) {
     if text.len() > PIECE_MAX {
         return;
     }
@@ -148,12 +203,23 @@ pub(super) fn remember(stage: u64, key: PieceKey, text: &[u8]) {
             g.seen[slot] = key.0;
             return;
         }
+        let Some(hidden_hash) = hidden_hash(stage, text, hidden) else {
+            return;
+        };
+        let mut masked: Box<[u8]> = text.into();
+        for &(start, end) in hidden {
+            if let Some(bytes) = masked.get_mut(start as usize..end as usize) {
+                bytes.fill(0);
+            }
+        }
         g.insert(
             key.0,
             Entry {
                 stage,
-                text: text.into(),
-                pairs: BytePairs::of(text),
+                pairs: BytePairs::of(&masked),
+                text: masked,
+                hidden: hidden.into(),
+                hidden_hash,
             },
         )
     });
@@ -176,7 +242,7 @@ mod tests {
     fn seen_twice(stage: u64, text: &[u8]) {
         for _ in 0..2 {
             if let Err(k) = lookup(stage, text) {
-                remember(stage, k, text);
+                remember(stage, k, text, &[]);
             }
         }
     }
@@ -185,10 +251,37 @@ mod tests {
     fn a_piece_is_kept_on_its_second_clean_scan_only() {
         let text = b"Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101";
         let k = lookup(1, text).unwrap_err();
-        remember(1, k, text);
+        remember(1, k, text, &[]);
         assert!(lookup(1, text).is_err(), "kept after one sighting");
-        remember(1, k, text);
+        remember(1, k, text, &[]);
         assert!(lookup(1, text).is_ok());
+    }
+
+    #[test]
+    fn a_piece_with_secrets_is_kept_without_them() {
+        let text = b"GET /api/status?token=s3cr3t-v4lue HTTP/1.1";
+        let hidden = [(22u32, 34u32)];
+        for _ in 0..2 {
+            if let Err(k) = lookup(7, text) {
+                remember(7, k, text, &hidden);
+            }
+        }
+        match lookup(7, text) {
+            Ok(Remembered::Masked(ranges)) => assert_eq!(&ranges[..], &hidden[..]),
+            _ => panic!("not kept"),
+        }
+        // The same request with another secret of the same length, or anything else changed,
+        // is not this piece.
+        assert!(lookup(7, b"GET /api/status?token=s3cr3t-v4lux HTTP/1.1").is_err());
+        assert!(lookup(7, b"GET /api/stat0s?token=s3cr3t-v4lue HTTP/1.1").is_err());
+        assert!(lookup(7, b"GET /api/status?token=s3cr3t-v4lue HTTP/1.0").is_err());
+        // Nothing of the secret is kept.
+        CLEAN.with(|cell| {
+            let g = cell.borrow();
+            for e in g.young.values().chain(g.old.values()) {
+                assert!(!e.text.windows(3).any(|w| w == b"cr3"), "secret kept");
+            }
+        });
     }
 
     #[test]
@@ -220,7 +313,7 @@ mod tests {
         for _ in 0..2 {
             for t in &texts {
                 if let Err(k) = lookup(5, t.as_bytes()) {
-                    remember(5, k, t.as_bytes());
+                    remember(5, k, t.as_bytes(), &[]);
                 }
             }
         }

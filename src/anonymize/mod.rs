@@ -687,7 +687,7 @@ impl AnonymizeStage {
                 }
             }
         }
-        for (orig, anon) in typed {
+        for &(orig, anon) in &typed {
             if orig == anon || known.iter().any(|k| k.ip == Some(orig)) {
                 continue;
             }
@@ -1100,31 +1100,56 @@ impl AnonymizeStage {
     }
 
     /// Adds the findings in one piece of a line, relative to it: the known values in it, and
-    /// the detectors' unless this thread found the piece clean before.
+    /// the detectors' unless this thread scanned the piece before (see `clean_pieces`).
     ///
-    /// A piece is remembered only when it had nothing at all, no known value either: the
-    /// detectors work around known values (as in a scan of the whole line), so a piece that was
-    /// clean around one event's known values says nothing about the same piece with another's.
-    /// For the same reason a remembered piece that holds one of this event's known values is
-    /// scanned again.
+    /// A piece is remembered only when it held no known value: the detectors work around known
+    /// values (as in a scan of the whole line), so what they found around one event's known
+    /// values says nothing about the same piece with another's. For the same reason a
+    /// remembered piece that holds one of this event's known values is scanned again. Only
+    /// pieces that are clean or hold nothing but secrets masked whole are remembered.
     fn scan_piece(&self, piece: &str, known: &[Known<'_>], found: &mut redact::Matches) {
+        use clean_pieces::Remembered;
         // Addresses are mostly unique: remembering them would only push out the pieces that
         // do repeat.
         let cacheable = piece.len() <= clean_pieces::PIECE_MAX
             && !(piece.len() <= 45 && parse_address(piece).is_some());
         let looked_up = cacheable.then(|| clean_pieces::lookup(self.id, piece.as_bytes()));
-        if let Some(Ok(pairs)) = &looked_up {
-            redact::find_known_where(piece, known, found, |needle| pairs.may_hold(needle));
-            if found.is_empty() {
-                return;
+        match &looked_up {
+            Some(Ok(Remembered::Clean(pairs))) => {
+                redact::find_known_where(piece, known, found, |needle| pairs.may_hold(needle));
+                if found.is_empty() {
+                    return;
+                }
             }
-        } else {
-            redact::find_known(piece, known, found);
+            Some(Ok(Remembered::Masked(hidden))) => {
+                // The pairs of bytes of a masked piece say nothing of its hidden bytes.
+                redact::find_known(piece, known, found);
+                if found.is_empty() {
+                    let stars =
+                        |&(start, end): &(u32, u32)| Match::stars(start as usize, end as usize);
+                    found.extend(hidden.iter().map(stars));
+                    return;
+                }
+            }
+            _ => redact::find_known(piece, known, found),
         }
         self.rules.scan(piece, &[], true, found);
-        if let (Some(Err(key)), true) = (looked_up, found.is_empty()) {
-            clean_pieces::remember(self.id, key, piece.as_bytes());
+        let Some(Err(key)) = looked_up else {
+            return;
+        };
+        // Secrets masked whole are remembered by their place alone; anything whose replacement
+        // is made from the text hidden (a card's digits, an e-mail's domain) or from this
+        // event (a known value) is not.
+        let mut hidden: SmallVec<[(u32, u32); 4]> = SmallVec::new();
+        for m in found.iter() {
+            let (Kind::Stars, Ok(start), Ok(end)) =
+                (m.kind, u32::try_from(m.start), u32::try_from(m.end))
+            else {
+                return;
+            };
+            hidden.push((start, end));
         }
+        clean_pieces::remember(self.id, key, piece.as_bytes(), &hidden);
     }
 }
 

@@ -120,6 +120,72 @@ fn design_config_on_an_nginx_line() {
     ));
 }
 
+/// A request line with a secret in it, seen again and again (a monitor polling with its API
+/// key), is masked the same way when its scan is remembered; the same line with another secret,
+/// another known value in it, or with personal data is found afresh.
+#[test]
+fn remembered_pieces_with_secrets_mask_what_a_scan_masks() {
+    let st = stage(DESIGN);
+    let line = |client: &str, user: &str, query: &str| {
+        format!(
+            r#"{client} - {user} [10/Oct/2024:13:55:36 +0000] "GET /api/poll?{query} HTTP/1.1" 200 12 "-" "monitor/1.0""#
+        )
+    };
+    let cases = [
+        (
+            "203.0.113.77",
+            "-",
+            "api_key=k3y-0001&n=1",
+            "api_key=********&n=1",
+        ),
+        (
+            "203.0.113.78",
+            "-",
+            "api_key=k3y-0002&n=1",
+            "api_key=********&n=1",
+        ),
+        (
+            "203.0.113.79",
+            "-",
+            "api_key=k3y-0001&n=2",
+            "api_key=********&n=2",
+        ),
+        // The user appears in the query: a known value, not remembered with the piece.
+        (
+            "203.0.113.80",
+            "bob",
+            "api_key=k3y-0001&n=bob",
+            "api_key=********&n=bob",
+        ),
+        (
+            "203.0.113.81",
+            "-",
+            "api_key=k3y-0001&mail=jo@example.com",
+            "api_key=********&mail=j***@example.com",
+        ),
+        // A key of another length in the same place.
+        (
+            "203.0.113.82",
+            "-",
+            "api_key=k3y-00012345&n=1",
+            "api_key=********&n=1",
+        ),
+    ];
+    for round in 0..4 {
+        for (client, user, query, masked) in cases {
+            let mut e = parsed("nginx_access", &line(client, user, query));
+            st.apply(&mut e);
+            assert_eq!(s(&e, "url.query"), masked, "round {round}");
+            let msg = s(&e, "message");
+            assert!(
+                msg.contains(&format!("/api/poll?{masked} ")),
+                "round {round}: {msg}"
+            );
+            assert!(!json(&e).contains("k3y-"), "round {round}: {}", json(&e));
+        }
+    }
+}
+
 #[test]
 fn url_extension_is_derived_again_from_a_redacted_path() {
     let jwt =
