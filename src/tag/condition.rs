@@ -212,16 +212,30 @@ pub struct Pattern {
     /// every text it matches begins with one of these, so a text that begins with none is
     /// turned away without running the regex. `None` when the pattern gives no such short
     /// list (unanchored, case-insensitive with many variants, a class at the start).
-    prefixes: Option<Box<[Box<[u8]>]>>,
+    prefixes: Option<Prefixes>,
+    /// The prefixes are all the pattern matches (`^/(wp-login|xmlrpc)\.php`: a literal
+    /// alternation with nothing after it that looks around): beginning with one is a match, and
+    /// the regex never runs.
+    exact: bool,
 }
+
+/// The literal prefixes of a [`Pattern`].
+type Prefixes = Box<[Box<[u8]>]>;
 
 /// Most prefixes a pattern is checked against before its regex runs.
 const PREFIXES_MAX: usize = 16;
 
 impl Pattern {
     pub fn new(re: Regex) -> Pattern {
-        let prefixes = anchored_prefixes(re.as_str());
-        Pattern { re, prefixes }
+        let (prefixes, exact) = match anchored_prefixes(re.as_str()) {
+            Some((prefixes, exact)) => (Some(prefixes), exact),
+            None => (None, false),
+        };
+        Pattern {
+            re,
+            prefixes,
+            exact,
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -234,8 +248,9 @@ impl Pattern {
             // Byte by byte: prefixes are short and mostly told apart in their first bytes,
             // where a slice comparison is a call each.
             let starts_with = |p: &[u8]| p.len() <= b.len() && p.iter().zip(b).all(|(x, y)| x == y);
-            if !prefixes.iter().any(|p| starts_with(p)) {
-                return false;
+            let begins = prefixes.iter().any(|p| starts_with(p));
+            if !begins || self.exact {
+                return begins;
             }
         }
         self.re.is_match(text)
@@ -243,10 +258,12 @@ impl Pattern {
 }
 
 /// The literal prefixes of every match of `pattern` when it can only match at the start of the
-/// text, as `regex-syntax` (the parser the `regex` crate uses) works them out.
-fn anchored_prefixes(pattern: &str) -> Option<Box<[Box<[u8]>]>> {
+/// text, as `regex-syntax` (the parser the `regex` crate uses) works them out, and whether they
+/// are its whole matches: every one exact, and no look-around but the leading `^` (the
+/// extraction reads `\b` or `$` as empty).
+fn anchored_prefixes(pattern: &str) -> Option<(Prefixes, bool)> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    use regex_syntax::hir::Look;
+    use regex_syntax::hir::{Look, LookSet};
     let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
     if !hir.properties().look_set_prefix().contains(Look::Start) {
         return None;
@@ -258,7 +275,11 @@ fn anchored_prefixes(pattern: &str) -> Option<Box<[Box<[u8]>]>> {
     if literals.is_empty() || literals.len() > PREFIXES_MAX {
         return None;
     }
-    Some(literals.iter().map(|l| Box::from(l.as_bytes())).collect())
+    let exact = seq.is_exact() && hir.properties().look_set() == LookSet::singleton(Look::Start);
+    Some((
+        literals.iter().map(|l| Box::from(l.as_bytes())).collect(),
+        exact,
+    ))
 }
 
 impl PartialEq for Pattern {
@@ -1878,6 +1899,11 @@ mod tests {
         r"\A/x",
         r"^é",
         r"x$",
+        r"^foo\b",
+        r"^bar$",
+        r"^(?i)k",
+        r"^/x(?-u:\b)",
+        r"^ab?c",
     ];
 
     #[test]
@@ -1907,6 +1933,12 @@ mod tests {
         assert_eq!(prefixes(r"^a|b"), None);
         assert_eq!(prefixes(r"(?m)^x"), None);
         assert_eq!(prefixes(r"x$"), None);
+        let exact = |p: &str| Pattern::new(Regex::new(p).unwrap()).exact;
+        assert!(exact(r"^/(wp-login|xmlrpc)\.php"));
+        assert!(exact(r"^(GET|POST) /"));
+        assert!(!exact(r"^foo\b"), "a word boundary after the literal");
+        assert!(!exact(r"^bar$"));
+        assert!(!exact(r"^[a-z]+/"));
     }
 
     #[test]
@@ -1925,6 +1957,16 @@ mod tests {
             "GeT /",
             "bar",
             "foobar",
+            "foo",
+            "foo bar",
+            "foox",
+            "bar\n",
+            "k",
+            "\u{212A}x",
+            "ac",
+            "abc",
+            "/x y",
+            "/xy",
             "fobar",
             "a",
             "zb",
