@@ -5,7 +5,9 @@
 //! the ECS fields `X.geo.*` (location, continent, country, region, city, postal code, time
 //! zone) and `X.as.*` (number, organization name). Addresses in private and other reserved
 //! ranges are skipped (see `ranges`). Results, including "nothing known", are kept in a
-//! bounded cache shared by the worker threads (`cache`), so repeated addresses cost no lookup.
+//! bounded cache shared by the worker threads (`cache`), so repeated addresses cost no lookup,
+//! and the last answers each thread used are kept in front of it, so the addresses a thread
+//! sees again cost neither a lock nor a reference count.
 //!
 //! The databases are opened once at start; a missing or damaged file is a configuration
 //! error. A background thread then checks every `reload_interval_ms` whether a file was
@@ -279,6 +281,21 @@ struct Generation {
     failure_reported: AtomicBool,
     /// The results written (`properties`).
     wanted: SlotSet,
+    /// Tells this generation's answers in a thread's front cache from another's.
+    id: u64,
+}
+
+/// Slots of a thread's front cache (a power of two).
+const FRONT_SLOTS: usize = 256;
+
+/// A generation's id, an address, and what is known about it.
+type FrontEntry = (u64, u128, Option<Arc<Geo>>);
+
+thread_local! {
+    /// The answers this thread used last, one per slot chosen by the address: a hit is read in
+    /// place, with no lock taken and no reference count touched. Slots of a generation
+    /// replaced by a reload are never hit again and are overwritten as the thread goes on.
+    static FRONT: std::cell::RefCell<Vec<FrontEntry>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Generation {
@@ -288,22 +305,46 @@ impl Generation {
         cache_size: usize,
         wanted: SlotSet,
     ) -> Generation {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Generation {
             city,
             asn,
             cache: Cache::new(cache_size),
             failure_reported: AtomicBool::new(false),
             wanted,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// `f` of what is known about `ip`, from this thread's front cache when it has it.
+    #[inline]
+    fn with_resolved<R>(&self, ip: IpAddr, f: impl FnOnce(&Geo) -> R) -> Option<R> {
+        let key = cache_key(ip);
+        // Without the shared cache every answer is a fresh lookup: nothing to keep in front.
+        if self.cache.is_none() {
+            return self.resolve(ip).map(|geo| f(&geo));
+        }
+        let folded = (key as u64) ^ ((key >> 64) as u64);
+        let slot = (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize & (FRONT_SLOTS - 1);
+        FRONT.with(|front| {
+            let Ok(mut front) = front.try_borrow_mut() else {
+                return self.resolve(ip).map(|geo| f(&geo));
+            };
+            if front.is_empty() {
+                front.resize(FRONT_SLOTS, (0, 0, None));
+            }
+            let entry = front.get_mut(slot)?;
+            if entry.0 != self.id || entry.1 != key {
+                *entry = (self.id, key, self.resolve(ip));
+            }
+            entry.2.as_deref().map(f)
+        })
     }
 
     /// What is known about `ip` (an address [`ranges::lookup_address`] let through).
     #[inline]
     fn resolve(&self, ip: IpAddr) -> Option<Arc<Geo>> {
-        let key = match ip {
-            IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
-            IpAddr::V6(v6) => u128::from(v6),
-        };
+        let key = cache_key(ip);
         if let Some(cache) = &self.cache {
             if let Some(geo) = cache.get(key) {
                 return geo;
@@ -331,6 +372,14 @@ impl Generation {
         }
         values.retain(|&(slot, _)| self.wanted & 1 << slot as u16 != 0);
         (!values.is_empty()).then(|| Arc::new(Geo { values }))
+    }
+}
+
+/// An address as one number, IPv4 as its IPv6-mapped form.
+fn cache_key(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => u128::from(v6),
     }
 }
 
@@ -508,15 +557,15 @@ impl GeoipEnricher {
                 continue;
             };
             let generation = generation.get_or_insert_with(|| self.shared.current.load());
-            let Some(geo) = generation.resolve(ip) else {
-                continue;
-            };
             let names = target.names;
-            event.fields.extend(
-                geo.values
-                    .iter()
-                    .map(|&(slot, value)| (Cow::Borrowed(names[slot as usize]), value.to_value())),
-            );
+            let fields = &mut event.fields;
+            generation.with_resolved(ip, |geo| {
+                fields.extend(
+                    geo.values.iter().map(|&(slot, value)| {
+                        (Cow::Borrowed(names[slot as usize]), value.to_value())
+                    }),
+                )
+            });
         }
     }
 }
