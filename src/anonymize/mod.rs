@@ -15,8 +15,9 @@
 //!
 //! A line whose parser marked what cannot hold free text (`Event::plain`: an NGINX access
 //! line's time, status, short numbers and syntax) is scanned only in the pieces between, one
-//! by one, and a piece this thread already found clean is not scanned again (`clean_pieces`):
-//! access logs repeat their user agents, referrers and request lines.
+//! by one, and a piece this thread scanned before, clean or holding only secrets masked whole,
+//! is not scanned again (`clean_pieces`): access logs repeat their user agents, referrers and
+//! request lines, API keys in URLs included.
 //!
 //! Nothing is allocated for a field with nothing to hide: detection works on the borrowed text
 //! (mostly spans of the event's line) and only a field that changes gets a new string.
@@ -1053,7 +1054,7 @@ impl<'f> Container<'f> {
 impl AnonymizeStage {
     /// The findings in `raw[start..end]` when the parser marked parts of the line plain (see
     /// `Event::plain`): the pieces between the plain ranges are searched one by one, for known
-    /// values and by the detectors, which skip a piece this thread found clean before (see
+    /// values and by the detectors, which skip a piece this thread scanned before (see
     /// `clean_pieces`). A piece that is exactly a known value (the client address, the user) is
     /// that value and nothing else. `false` when a piece does not fall on character boundaries:
     /// the caller then scans the whole text.

@@ -48,7 +48,8 @@ pub struct GeoipConfig {
     /// Default `["source.ip"]`.
     #[serde(default)]
     pub fields: Option<Vec<String>>,
-    /// Addresses whose results are kept (default 10000; 0 turns the cache off).
+    /// Addresses whose results are kept (default 10000; 0 turns the cache off). Each worker
+    /// thread also keeps the last 256 answers it used, in front of this cache.
     #[serde(default = "default_cache_size")]
     pub cache_size: usize,
     /// How often, in milliseconds, the database files are checked for a new version (a
