@@ -32,6 +32,21 @@ use logpipe::pipeline::worker::Chain;
 
 const MODES: [&str; 6] = ["parse", "parsed", "enrich", "anonymize", "tag", "chain"];
 
+/// The stages `mode` runs on one parsed event (none for `parsed`).
+fn stages(chain: &Chain, mode: &str, event: &mut Event) {
+    match mode {
+        "enrich" => chain.enrich.apply(event),
+        "anonymize" => chain.anonymize.apply(event),
+        "tag" => {
+            black_box(chain.tag.apply(event));
+        }
+        "chain" => {
+            black_box(run_chain(chain, event));
+        }
+        _ => {}
+    }
+}
+
 /// Runs `mode` `n` times over the four lines; returns the time per event in µs.
 fn run(chain: &Chain, mode: &str, n: usize) -> f64 {
     let start = Instant::now();
@@ -46,17 +61,7 @@ fn run(chain: &Chain, mode: &str, n: usize) -> f64 {
         }
         let mut events = parse_all(chain.parser.as_ref(), LINES);
         for event in events.iter_mut() {
-            match mode {
-                "enrich" => chain.enrich.apply(event),
-                "anonymize" => chain.anonymize.apply(event),
-                "tag" => {
-                    black_box(chain.tag.apply(event));
-                }
-                "chain" => {
-                    black_box(run_chain(chain, event));
-                }
-                _ => {}
-            }
+            stages(chain, mode, event);
         }
         black_box(events);
     }
@@ -80,17 +85,7 @@ fn segments(chain: &Chain, mode: &str, batches: usize) -> [f64; 3] {
         }
         let t1 = Instant::now();
         for event in events.iter_mut() {
-            match mode {
-                "enrich" => chain.enrich.apply(event),
-                "anonymize" => chain.anonymize.apply(event),
-                "tag" => {
-                    black_box(chain.tag.apply(event));
-                }
-                "chain" => {
-                    black_box(run_chain(chain, event));
-                }
-                _ => {}
-            }
+            stages(chain, mode, event);
         }
         let t2 = Instant::now();
         drop(black_box(events));

@@ -168,8 +168,8 @@ impl TagStage {
         self.apply_at(event, slots)
     }
 
-    /// Where the fields this stage reads are in an event of the shape of `fields`: what
-    /// [`TagStage::apply_resolved`] takes, for a caller that keeps it per shape.
+    /// Where the fields this stage reads are in events of `event`'s shape (its field names):
+    /// what [`TagStage::apply_resolved`] takes, for a caller that keeps it per shape.
     pub(crate) fn slots_for(&self, event: &Event) -> Box<[u32]> {
         let mut slots = vec![condition::ABSENT; self.fields.len()];
         self.fields.resolve_by_name(event, &mut slots);
