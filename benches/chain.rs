@@ -23,6 +23,9 @@ use logpipe::event::{Event, RecordOrigin};
 /// the anonymizer remembers per thread.
 const UNSEEN_LINES: usize = 4096;
 
+/// Rounds of the four lines in a worker's batch: 256 lines.
+const WORKER_ROUNDS: usize = 64;
+
 fn chain(c: &mut Criterion) {
     let (chain, encoder) = chain_setup::build();
     let chain = &chain;
@@ -114,6 +117,24 @@ fn chain(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // The whole worker (decode, context, parse, the chain, the document writer) on a batch of
+    // 256 lines, with the chain and without it (`chain_setup::PARSE_ONLY_PIPELINE`): the
+    // difference is what the chain costs a worker, in the order a worker runs the stages (by
+    // groups of events, see `pipeline::worker`).
+    let parse_only = chain_setup::build_parse_only();
+    g.throughput(Throughput::Elements((WORKER_ROUNDS * LINES.len()) as u64));
+    for (name, worker) in [
+        ("worker_parse_only", &parse_only),
+        ("worker_with_chain", chain),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || chain_setup::raw_batch(WORKER_ROUNDS),
+                |batch| black_box(worker.process(batch)),
+                BatchSize::SmallInput,
+            )
+        });
+    }
     g.throughput(Throughput::Elements(LINES.len() as u64));
 
     // The document writer on the same events after the chain (what a worker does next): the

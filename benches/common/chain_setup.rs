@@ -10,6 +10,8 @@ use logpipe::config::PipelineConfig;
 use logpipe::event::{Event, RecordOrigin};
 use logpipe::output::{Encoder, NdjsonEncoder};
 use logpipe::parse::Parser;
+use logpipe::pipeline::ack::BatchAck;
+use logpipe::pipeline::batch::{RawBatch, StreamContext};
 use logpipe::pipeline::build_chains;
 use logpipe::pipeline::worker::Chain;
 use logpipe::tag::Verdict;
@@ -50,10 +52,21 @@ add = ["eu_anonymous"]
 [output.stdout]
 "#;
 
-/// The bench pipeline's chain and its document encoder.
-pub fn build() -> (Chain, Arc<dyn Encoder>) {
-    std::env::set_var("LOGPIPE_PSEUDONYM_KEY", "bench-key-0123456789");
-    let config = match PipelineConfig::from_str(Path::new("bench.toml"), PIPELINE) {
+/// The same input and output with no GeoIP, anonymization or tags (built-in ones off): what a
+/// worker costs without the chain.
+pub const PARSE_ONLY_PIPELINE: &str = r#"
+[[inputs]]
+type = "stdin"
+parser = "nginx_access"
+
+[tag_defaults]
+enabled = false
+
+[output.stdout]
+"#;
+
+fn chain_of(pipeline: &str) -> (Chain, Arc<dyn Encoder>) {
+    let config = match PipelineConfig::from_str(Path::new("bench.toml"), pipeline) {
         Ok(c) => c,
         Err(e) => panic!("{e}"),
     };
@@ -62,7 +75,36 @@ pub fn build() -> (Chain, Arc<dyn Encoder>) {
         Ok(c) => c,
         Err(e) => panic!("{e}"),
     };
-    let chain = chains.remove(0);
+    (chains.remove(0), encoder)
+}
+
+/// The worker of [`PARSE_ONLY_PIPELINE`].
+pub fn build_parse_only() -> Chain {
+    chain_of(PARSE_ONLY_PIPELINE).0
+}
+
+/// A batch of `rounds` rounds of the four lines, as an input hands it to a worker.
+pub fn raw_batch(rounds: usize) -> RawBatch {
+    let stream = Arc::new(StreamContext {
+        input_index: 0,
+        stream_key: 1,
+        file_path: None,
+        fields: Vec::new(),
+    });
+    let mut batch = RawBatch::new(stream, BatchAck::untracked());
+    let mut offset = 0;
+    for line in LINES.iter().cycle().take(rounds * LINES.len()) {
+        let end = offset + line.len() as u64 + 1;
+        batch.push(line.as_bytes(), offset, end, false);
+        offset = end;
+    }
+    batch
+}
+
+/// The bench pipeline's chain and its document encoder.
+pub fn build() -> (Chain, Arc<dyn Encoder>) {
+    std::env::set_var("LOGPIPE_PSEUDONYM_KEY", "bench-key-0123456789");
+    let (chain, encoder) = chain_of(PIPELINE);
     // The chain must actually do its work on these events, or the bench measures nothing.
     let mut probe = parse_all(chain.parser.as_ref(), LINES).remove(0);
     chain.enrich.apply(&mut probe);

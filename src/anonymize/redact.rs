@@ -335,18 +335,66 @@ fn render_into(out: &mut String, text: &str, found: &[Match], known: &[Known<'_>
 
 /// Appends an address in the standard library's text form, without the formatting machinery.
 pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(v4) => {
-            let mut buf = [0u8; 15];
-            let len = write_ipv4(&mut buf, v4.octets());
-            push_ascii(out, &buf[..len]);
+    with_ip_text(ip, |text| out.push_str(text));
+}
+
+/// Slots of a thread's table of address texts (a power of two), in pairs.
+const IP_TEXT_SLOTS: usize = 128;
+
+thread_local! {
+    /// The texts of the addresses this thread wrote last, two per pair of slots chosen by the
+    /// address. A client sends requests in runs, and each of its events has its address
+    /// compared with the `.address` text and its anonymized form written into the line: the
+    /// same few texts, over and over. A pair holds the last two addresses that fell on it, so
+    /// two busy clients that share a pair do not push each other out; an address found in
+    /// neither is written again, so this never costs more than a write.
+    static IP_TEXTS: std::cell::RefCell<Vec<(IpAddr, String)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `f` of the standard text of `ip`, from this thread's table when it is there.
+fn with_ip_text<R>(ip: IpAddr, f: impl FnOnce(&str) -> R) -> R {
+    let write = |out: &mut String| {
+        let mut buf = [0u8; 45];
+        let len = write_ip(&mut buf, ip);
+        push_ascii(out, &buf[..len]);
+    };
+    IP_TEXTS.with(|cell| {
+        let Ok(mut slots) = cell.try_borrow_mut() else {
+            let mut text = String::new();
+            write(&mut text);
+            return f(&text);
+        };
+        if slots.is_empty() {
+            // Every slot holds a true pair from the start.
+            let unspecified = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+            slots.resize(IP_TEXT_SLOTS, (unspecified, unspecified.to_string()));
         }
-        IpAddr::V6(v6) => {
-            let mut buf = [0u8; 45];
-            let len = write_ipv6(&mut buf, v6);
-            push_ascii(out, &buf[..len]);
+        let key = match ip {
+            IpAddr::V4(a) => u64::from(u32::from(a)),
+            IpAddr::V6(a) => {
+                let bits = u128::from(a);
+                (bits as u64) ^ ((bits >> 64) as u64)
+            }
+        };
+        let first = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 57) as usize & !1;
+        let Some(pair) = slots.get_mut(first..first + 2) else {
+            let mut text = String::new();
+            write(&mut text);
+            return f(&text);
+        };
+        if pair[1].0 == ip {
+            pair.swap(0, 1);
+        } else if pair[0].0 != ip {
+            // The older of the two makes room, its buffer reused.
+            pair.swap(0, 1);
+            let (held, text) = &mut pair[0];
+            text.clear();
+            write(text);
+            *held = ip;
         }
-    }
+        f(&pair[0].1)
+    })
 }
 
 /// Writes `ip` at the start of `buf` as the standard library does; returns its length.
@@ -424,14 +472,11 @@ fn push_ascii(out: &mut String, ascii: &[u8]) {
 }
 
 /// Whether `text` is `ip` in the standard text form, as the text beside a typed address
-/// (`source.address`) usually is: writing an address costs a tenth of parsing one.
+/// (`source.address`) usually is: writing an address (or finding it written) costs a tenth of
+/// parsing one.
 pub(crate) fn is_ip_text(ip: IpAddr, text: &str) -> bool {
-    let mut buf = [0u8; 45];
-    if text.len() > buf.len() {
-        return false;
-    }
-    let len = write_ip(&mut buf, ip);
-    buf.get(..len) == Some(text.as_bytes())
+    // No address's text is longer.
+    text.len() <= 45 && with_ip_text(ip, |written| written == text)
 }
 
 /// The text of `ip` as a known value, without going through `fmt`.
@@ -551,6 +596,30 @@ mod tests {
             push_ip(&mut out, IpAddr::V4(octets.into()));
             assert_eq!(out, format!("x{}", std::net::Ipv4Addr::from(octets)));
         }
+    }
+
+    #[test]
+    fn remembered_address_texts_are_the_texts_of_their_own_addresses() {
+        // More addresses than slots, each family with the same low bits as the other (the
+        // slot key of `::a.b.c.d` is that of `a.b.c.d`), each written twice in a row and again
+        // after the others have taken the slots.
+        let v4 = (0..200u32).map(|i| IpAddr::V4((i * 16_843_009).into()));
+        let v6 =
+            (0..200u32).map(|i| IpAddr::V6(std::net::Ipv6Addr::from(u128::from(i * 16_843_009))));
+        let all: Vec<IpAddr> = v4.zip(v6).flat_map(|(a, b)| [a, b]).collect();
+        for _ in 0..2 {
+            for &ip in &all {
+                for _ in 0..2 {
+                    let mut out = String::new();
+                    push_ip(&mut out, ip);
+                    assert_eq!(out, ip.to_string());
+                    assert!(is_ip_text(ip, &ip.to_string()));
+                }
+            }
+        }
+        let zero = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+        assert!(is_ip_text(zero, "0.0.0.0"));
+        assert!(!is_ip_text(zero, ""));
     }
 
     #[test]
