@@ -394,7 +394,9 @@ struct Source {
 }
 
 struct Shared {
-    current: ArcSwap<Generation>,
+    /// In its own allocation, so each worker thread can keep a handle to it (see
+    /// [`GeoipEnricher::with_current`]).
+    current: Arc<ArcSwap<Generation>>,
     /// Only the reload thread uses this; the mutex makes `Shared` Sync.
     sources: Mutex<Vec<Source>>,
     cache_size: usize,
@@ -532,7 +534,12 @@ impl GeoipEnricher {
             return Err(GeoipError::NoDatabase);
         }
         let shared = Arc::new(Shared {
-            current: ArcSwap::from_pointee(Generation::new(city, asn, config.cache_size, wanted)),
+            current: Arc::new(ArcSwap::from_pointee(Generation::new(
+                city,
+                asn,
+                config.cache_size,
+                wanted,
+            ))),
             sources: Mutex::new(sources),
             cache_size: config.cache_size,
             wanted,
@@ -551,23 +558,59 @@ impl GeoipEnricher {
     /// Adds the GeoIP fields for every configured IP field of `event` that holds a public
     /// address.
     pub fn apply(&self, event: &mut Event) {
-        // Loaded on the first address worth a lookup: events without one cost no atomics.
-        let mut generation = None;
         for target in self.targets.iter() {
             let Some(ip) = field_ip(event, &target.field).and_then(ranges::lookup_address) else {
                 continue;
             };
-            let generation = generation.get_or_insert_with(|| self.shared.current.load());
             let names = target.names;
             let fields = &mut event.fields;
-            generation.with_resolved(ip, |geo| {
-                fields.extend(
-                    geo.values.iter().map(|&(slot, value)| {
+            self.with_current(|generation| {
+                generation.with_resolved(ip, |geo| {
+                    fields.extend(geo.values.iter().map(|&(slot, value)| {
                         (Cow::Borrowed(names[slot as usize]), value.to_value())
-                    }),
-                )
+                    }))
+                })
             });
         }
+    }
+
+    /// `f` of the generation in use, through this thread's handle to it: checking that a
+    /// handle is current is a plain load, where loading the generation afresh takes atomic
+    /// read-modify-writes on every event. A handle keeps the generation it last saw until
+    /// its thread's next event, so a database replaced on disk is released by each worker
+    /// on its next event after the reload.
+    fn with_current<R>(&self, f: impl FnOnce(&Generation) -> R) -> R {
+        /// Enrichers a thread keeps handles for; past this (tests building many) it starts
+        /// over.
+        const MAX: usize = 16;
+        type Handle = arc_swap::Cache<Arc<ArcSwap<Generation>>, Arc<Generation>>;
+        thread_local! {
+            static HANDLES: std::cell::RefCell<Vec<Handle>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let current = &self.shared.current;
+        HANDLES.with(|cell| {
+            let Ok(mut handles) = cell.try_borrow_mut() else {
+                return f(&current.load());
+            };
+            let at = match handles
+                .iter()
+                .position(|h| std::ptr::eq(h.arc_swap(), &**current))
+            {
+                Some(at) => at,
+                None => {
+                    if handles.len() >= MAX {
+                        handles.clear();
+                    }
+                    handles.push(arc_swap::Cache::new(current.clone()));
+                    handles.len() - 1
+                }
+            };
+            match handles.get_mut(at) {
+                Some(handle) => f(handle.load()),
+                None => f(&current.load()),
+            }
+        })
     }
 }
 
