@@ -318,10 +318,18 @@ struct Plan {
     identity: SmallVec<[usize; 4]>,
     /// Text fields without an identity role: where the widest span is looked for.
     text_only: SmallVec<[usize; 8]>,
+    /// Fields without an identity role that are scanned by name: text fields, and fields
+    /// whose name may say they hold a secret or personal data when names are looked at.
+    by_name: SmallVec<[usize; 8]>,
+    /// Every other field: only values recorded by the identity pass are searched for in
+    /// them, so most (numbers, parser constants, GeoIP names, short strings) are passed over
+    /// by their type and length alone.
+    rest: SmallVec<[usize; 32]>,
 }
 
 impl Plan {
-    fn new(roles: Roles) -> Plan {
+    /// `scan_names`: the stage looks at what field names say (secrets, personal data).
+    fn new(roles: Roles, scan_names: bool) -> Plan {
         let mut plan = Plan {
             roles,
             ..Plan::default()
@@ -329,8 +337,15 @@ impl Plan {
         for (i, &r) in plan.roles.iter().enumerate() {
             if r & IDENTITY != 0 {
                 plan.identity.push(i);
-            } else if r & role::TEXT != 0 {
+                continue;
+            }
+            if r & role::TEXT != 0 {
                 plan.text_only.push(i);
+            }
+            if r & role::TEXT != 0 || (scan_names && r & role::SPECIAL != 0) {
+                plan.by_name.push(i);
+            } else {
+                plan.rest.push(i);
             }
         }
         plan
@@ -504,7 +519,7 @@ impl AnonymizeStage {
                 }
                 keep
             });
-            local = Plan::new(roles);
+            local = Plan::new(roles, self.scans_names());
             &local
         } else {
             let fields = &event.fields;
@@ -558,7 +573,10 @@ impl AnonymizeStage {
     }
 
     fn plan_of(&self, fields: &[(FieldName, Value)]) -> Plan {
-        Plan::new(fields.iter().map(|(n, _)| self.role_of(n)).collect())
+        Plan::new(
+            fields.iter().map(|(n, _)| self.role_of(n)).collect(),
+            self.scans_names(),
+        )
     }
 
     /// Anonymizes `event` by `plan`; returns whether the field names changed.
@@ -581,16 +599,15 @@ impl AnonymizeStage {
             None
         };
 
-        let scan_names = self.key_secrets || self.pii_names;
         let shortest_known = redact::shortest_known(&known);
         let mut path_changed = false;
         let mut span_found = redact::Matches::new();
-        for (i, ((name, value), &r)) in fields.iter_mut().zip(roles.iter()).enumerate() {
-            if r & IDENTITY != 0 {
+        for &i in &plan.by_name {
+            let (Some((name, value)), Some(&r)) = (fields.get_mut(i), roles.get(i)) else {
                 continue;
-            }
+            };
             let mut full = r & role::TEXT != 0;
-            if scan_names && r & role::SPECIAL != 0 {
+            if self.scans_names() && r & role::SPECIAL != 0 {
                 let key = NormalizedKey::new(name);
                 if self.key_secrets {
                     if let Some(kind) = self.rules.secrets.kind_of(&key) {
@@ -600,8 +617,6 @@ impl AnonymizeStage {
                 }
                 full |= self.pii_names && is_pii_name(&key);
             }
-            // Most fields of an enriched access event hold nothing to search: numbers, times,
-            // parser constants, GeoIP names.
             let may_change = match &*value {
                 v @ (Value::Array(_) | Value::Object(_)) => self.may_rewrite(v, full),
                 v => scalar_may_rewrite(v, full),
@@ -609,17 +624,10 @@ impl AnonymizeStage {
             if !may_change {
                 continue;
             }
-            // Outside text fields only known values are searched for: a string shorter than
-            // all of them (a method, a version, an extension) cannot hold one.
-            if !full {
-                let len = match &*value {
-                    Value::Str(Text::Span { start, end }) => end.saturating_sub(*start) as usize,
-                    Value::Str(Text::Owned(s)) => s.len(),
-                    _ => usize::MAX,
-                };
-                if len < shortest_known {
-                    continue;
-                }
+            // A name that only may say "personal data" and does not: known values only, as
+            // for the fields below.
+            if !full && !fits_known(value, shortest_known) {
+                continue;
             }
             let reused = match (&container, &*value) {
                 (Some(c), Value::Str(Text::Span { start, end })) => {
@@ -640,10 +648,33 @@ impl AnonymizeStage {
             };
             path_changed |= changed && name == "url.path";
         }
+        // Outside text fields only known values are searched for: a string shorter than all
+        // of them (a method, a version, an extension) cannot hold one, and a number, a parser
+        // constant or per-stream context holds none.
+        for &i in &plan.rest {
+            let Some((name, value)) = fields.get_mut(i) else {
+                continue;
+            };
+            let may_change = match &*value {
+                Value::Str(Text::Span { .. } | Text::Owned(_)) => fits_known(value, shortest_known),
+                v @ (Value::Array(_) | Value::Object(_)) => self.may_rewrite(v, false),
+                _ => false,
+            };
+            // Rare enough to be searched on their own rather than through the container's
+            // findings (which give the same known values).
+            if may_change && self.rewrite_value(raw, value, false, &known) {
+                path_changed |= name == "url.path";
+            }
+        }
         if path_changed {
             refresh_extension(fields);
         }
         path_changed
+    }
+
+    /// Whether field names are looked at for what they say (secrets, personal data).
+    fn scans_names(&self) -> bool {
+        self.key_secrets || self.pii_names
     }
 
     /// The roles of a field name, and whether the name itself may say "secret" or "personal
@@ -1151,6 +1182,16 @@ impl AnonymizeStage {
             hidden.push((start, end));
         }
         clean_pieces::remember(self.id, key, piece.as_bytes(), &hidden);
+    }
+}
+
+/// Whether a string value is long enough to hold one of the event's known values (whose
+/// shortest is `shortest`); lists and objects are looked into.
+fn fits_known(value: &Value, shortest: usize) -> bool {
+    match value {
+        Value::Str(Text::Span { start, end }) => end.saturating_sub(*start) as usize >= shortest,
+        Value::Str(Text::Owned(s)) => s.len() >= shortest,
+        _ => true,
     }
 }
 
