@@ -71,17 +71,7 @@ fn chain(c: &mut Criterion) {
     // The same chain on lines whose user agent, referrer and request were never seen: more
     // distinct pieces than the anonymizer remembers per thread (`clean_pieces`), so every
     // piece is scanned; the four lines above measure the remembered case.
-    let unseen: Vec<String> = (0..UNSEEN_LINES)
-        .map(|i| {
-            format!(
-                r#"81.2.{}.{} - - [22/Nov/2026:10:00:00 +0100] "GET /shop/item/{i}?ref=mail&page={} HTTP/1.1" 200 {} "https://example.com/list/{i}" "Mozilla/5.0 (Linux; Android 14; SM-S91{i}B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.{i}.0 Mobile Safari/537.36""#,
-                i / 256 % 256,
-                i % 256,
-                i % 7,
-                1000 + i
-            )
-        })
-        .collect();
+    let unseen = chain_setup::unseen_lines(UNSEEN_LINES);
     parse_all(chain.parser.as_ref(), &unseen);
     g.throughput(Throughput::Elements(UNSEEN_LINES as u64));
     g.bench_function("nginx_parse_unseen", |b| {

@@ -16,7 +16,9 @@
 //! repeat exactly where the machine's speed does not. `parse` runs `Event::new` and the parse
 //! of each line; the other modes parse the four lines, run their stages on them, then drop
 //! them, so their count less that of `parsed` is the stages' (dropping GeoIP's fields
-//! included).
+//! included). `parse_unseen` and `chain_unseen` run `N` times over 4,096 lines whose pieces
+//! were never seen (`chain_setup::unseen_lines`), parsing each, and for `chain_unseen` running
+//! the chain on it too: the difference is the chain's cost when every piece is scanned.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -30,7 +32,19 @@ use common::chain_setup::{self, parse_all, run_chain, LINES};
 use logpipe::event::{Event, RecordOrigin};
 use logpipe::pipeline::worker::Chain;
 
-const MODES: [&str; 6] = ["parse", "parsed", "enrich", "anonymize", "tag", "chain"];
+const MODES: [&str; 8] = [
+    "parse",
+    "parsed",
+    "enrich",
+    "anonymize",
+    "tag",
+    "chain",
+    "parse_unseen",
+    "chain_unseen",
+];
+
+/// Lines of the `*_unseen` modes: more pieces than the anonymizer remembers per thread.
+const UNSEEN_LINES: usize = 4096;
 
 /// The stages `mode` runs on one parsed event (none for `parsed`).
 fn stages(chain: &Chain, mode: &str, event: &mut Event) {
@@ -47,8 +61,24 @@ fn stages(chain: &Chain, mode: &str, event: &mut Event) {
     }
 }
 
-/// Runs `mode` `n` times over the four lines; returns the time per event in µs.
+/// Runs `mode` `n` times over the four lines (over the unseen lines for the `*_unseen` modes);
+/// returns the time per event in µs.
 fn run(chain: &Chain, mode: &str, n: usize) -> f64 {
+    if let Some(base) = mode.strip_suffix("_unseen") {
+        let lines = chain_setup::unseen_lines(UNSEEN_LINES);
+        let start = Instant::now();
+        for _ in 0..n {
+            for line in &lines {
+                let mut event = Event::new(line.clone(), RecordOrigin::default());
+                let outcome = chain.parser.parse(&mut event);
+                if base == "chain" {
+                    black_box(run_chain(chain, &mut event));
+                }
+                let _ = black_box((outcome, event));
+            }
+        }
+        return start.elapsed().as_secs_f64() * 1e6 / (n * lines.len()) as f64;
+    }
     let start = Instant::now();
     for _ in 0..n {
         if mode == "parse" {

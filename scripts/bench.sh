@@ -49,6 +49,12 @@ for l in sys.stdin:
     stage=$(( ($(count $mode 2000) - parsed) / 8000 ))
     echo "$mode: $stage ($(python3 -c "print(f'{$stage/$parse:.2f}')") x the parse)"
   done
+  # Lines never seen (4,096 per pass): the parse from the difference of two and one passes,
+  # the chain from two passes with it less two without.
+  parse_two=$(count parse_unseen 2)
+  unseen_parse=$(( (parse_two - $(count parse_unseen 1)) / 4096 ))
+  unseen=$(( ($(count chain_unseen 2) - parse_two) / 8192 ))
+  echo "lines never seen: parse $unseen_parse, chain $unseen ($(python3 -c "print(f'{$unseen/$unseen_parse:.2f}')") x their parse)"
 fi
 fi
 
