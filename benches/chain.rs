@@ -109,8 +109,8 @@ fn chain(c: &mut Criterion) {
     });
     // The whole worker (decode, context, parse, the chain, the document writer) on a batch of
     // 256 lines, with the chain and without it (`chain_setup::PARSE_ONLY_PIPELINE`): the
-    // difference is what the chain costs a worker, in the order a worker runs the stages (by
-    // groups of events, see `pipeline::worker`).
+    // difference is what the chain costs a worker, in the order a worker runs the stages (each
+    // event through all of them, see `pipeline::worker`), writing the fields it adds included.
     let parse_only = chain_setup::build_parse_only();
     g.throughput(Throughput::Elements((WORKER_ROUNDS * LINES.len()) as u64));
     for (name, worker) in [

@@ -1185,8 +1185,9 @@ impl AnonymizeStage {
     }
 }
 
-/// Whether a string value is long enough to hold one of the event's known values (whose
-/// shortest is `shortest`); lists and objects are looked into.
+/// Whether a value may hold one of the event's known values (whose shortest is `shortest`): a
+/// string from the line or the data only when it is at least that long; any other value is
+/// left to the caller's own test.
 fn fits_known(value: &Value, shortest: usize) -> bool {
     match value {
         Value::Str(Text::Span { start, end }) => end.saturating_sub(*start) as usize >= shortest,

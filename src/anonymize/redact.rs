@@ -359,11 +359,15 @@ fn with_ip_text<R>(ip: IpAddr, f: impl FnOnce(&str) -> R) -> R {
         let len = write_ip(&mut buf, ip);
         push_ascii(out, &buf[..len]);
     };
+    // Without the table (in use further up this thread's stack): written afresh.
+    let fresh = || {
+        let mut text = String::new();
+        write(&mut text);
+        text
+    };
     IP_TEXTS.with(|cell| {
         let Ok(mut slots) = cell.try_borrow_mut() else {
-            let mut text = String::new();
-            write(&mut text);
-            return f(&text);
+            return f(&fresh());
         };
         if slots.is_empty() {
             // Every slot holds a true pair from the start.
@@ -379,9 +383,7 @@ fn with_ip_text<R>(ip: IpAddr, f: impl FnOnce(&str) -> R) -> R {
         };
         let first = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 57) as usize & !1;
         let Some(pair) = slots.get_mut(first..first + 2) else {
-            let mut text = String::new();
-            write(&mut text);
-            return f(&text);
+            return f(&fresh());
         };
         if pair[1].0 == ip {
             pair.swap(0, 1);
