@@ -1081,6 +1081,31 @@ impl<'e> Ctx<'e> {
             Expr::And(items) => items.iter().all(|e| self.eval(e)),
             Expr::Not(inner) => !self.eval(inner),
             Expr::Exists(field) => self.exists(field),
+            // The usual leaves, a number or a text field against a literal of its kind, are
+            // answered here; lists, other types and `!=` go through `any_scalar` below.
+            Expr::Compare {
+                field: Field::Path(path),
+                op,
+                value,
+            } if *op != CmpOp::Ne => match (self.lookup(path), value) {
+                (None, _) => false,
+                (Some(Value::Int(n)), Literal::Int(rhs)) => op.holds(n.cmp(rhs)),
+                (Some(Value::Str(t)), Literal::Str(l)) => op.holds(self.event.text(t).cmp(&l.text)),
+                (Some(v), _) => any_value(self.event, v, &mut |s| {
+                    compare(s, value).is_some_and(|o| op.holds(o))
+                }),
+            },
+            Expr::InList {
+                field: Field::Path(path),
+                values,
+            } => match self.lookup(path) {
+                None => false,
+                Some(Value::Str(t)) => {
+                    let t = self.event.text(t);
+                    values.iter().any(|v| equal(Scalar::Str(t), v))
+                }
+                Some(v) => any_value(self.event, v, &mut |s| values.iter().any(|l| equal(s, l))),
+            },
             Expr::Compare {
                 field,
                 op: CmpOp::Ne,
@@ -1088,6 +1113,18 @@ impl<'e> Ctx<'e> {
             } => !self.any_scalar(field, |s| equal(s, value)),
             Expr::Compare { field, op, value } => {
                 self.any_scalar(field, |s| compare(s, value).is_some_and(|o| op.holds(o)))
+            }
+            Expr::Matches {
+                field: Field::Path(path),
+                pattern,
+                negated,
+            } => {
+                let matched = match self.lookup(path) {
+                    None => false,
+                    Some(Value::Str(t)) => pattern.is_match(self.event.text(t)),
+                    Some(v) => any_value(self.event, v, &mut |s| is_match(pattern, s)),
+                };
+                matched != *negated
             }
             Expr::Matches {
                 field,
@@ -1989,6 +2026,58 @@ mod tests {
         }
     }
 
+    /// Values of every type a leaf may meet: numbers, text from the line and owned, an
+    /// address, a boolean, a list, null.
+    fn leaf_value() -> impl Strategy<Value = Value> {
+        let scalar = prop_oneof![
+            (-5i64..600).prop_map(Value::Int),
+            prop::sample::select(vec![2.5f64, 200.0, -3.0]).prop_map(Value::Float),
+            Just(crate::event::span_value(0, 3)),
+            Just(crate::event::span_value(4, 11)),
+            Just(crate::event::span_value(12, 15)),
+            prop::sample::select(vec!["abc", "200", "GET", "xT", ""])
+                .prop_map(|t| Value::Str(Text::Owned(t.into()))),
+            Just(Value::Ip("10.0.0.7".parse().unwrap())),
+            any::<bool>().prop_map(Value::Bool),
+            Just(Value::Null),
+        ];
+        prop_oneof![
+            4 => scalar.clone(),
+            1 => prop::collection::vec(scalar, 0..3).prop_map(Value::Array),
+        ]
+    }
+
+    /// A leaf's value by the general path alone: every value of the field through
+    /// `any_value`, as before the direct cases in `Ctx::eval`.
+    fn general_leaf(event: &Event, expr: &Expr) -> bool {
+        let field = |f: &Field| match f {
+            Field::Path(path) => event.get(path.name()),
+            Field::Tags => panic!("not a path"),
+        };
+        let any = |f: &Field, test: &mut dyn FnMut(Scalar<'_>) -> bool| {
+            field(f).is_some_and(|v| any_value(event, v, &mut |s| test(s)))
+        };
+        match expr {
+            Expr::Compare {
+                field,
+                op: CmpOp::Ne,
+                value,
+            } => !any(field, &mut |s| equal(s, value)),
+            Expr::Compare { field, op, value } => any(field, &mut |s| {
+                compare(s, value).is_some_and(|o| op.holds(o))
+            }),
+            Expr::InList { field, values } => {
+                any(field, &mut |s| values.iter().any(|v| equal(s, v)))
+            }
+            Expr::Matches {
+                field,
+                pattern,
+                negated,
+            } => any(field, &mut |s| is_match(pattern, s)) != *negated,
+            other => panic!("not a leaf: {other}"),
+        }
+    }
+
     proptest! {
         #![proptest_config(crate::parse::test_support::proptest_config())]
 
@@ -1999,6 +2088,26 @@ mod tests {
                 prop_assert_eq!(Pattern::new(re.clone()).is_match(&text), re.is_match(&text));
                 let prefixed = format!("/wp-login.php{text}");
                 prop_assert_eq!(Pattern::new(re.clone()).is_match(&prefixed), re.is_match(&prefixed));
+            }
+        }
+
+        /// The leaves `Ctx::eval` answers directly (a number or a text against a literal,
+        /// `in [..]`, `=~`) give what the general path through `any_value` gives, for values
+        /// of every type and literals of every kind.
+        #[test]
+        fn direct_leaves_agree_with_the_general_path(
+            value in leaf_value(),
+            op in prop::sample::select(vec!["==", "!=", "<", "<=", ">", ">="]),
+            lit in prop::sample::select(vec!["200", "500", "-3", "2.5", "'200'", "'GET'", "'abc'", "'10.0.0.7'", "true"]),
+            list in prop::sample::select(vec!["['GET', 'POST']", "[200, 404]", "['200', 2.5]"]),
+            pattern in prop::sample::select(vec!["^2", "^/api/", "T$", "^(GET|HEAD)$"]),
+        ) {
+            let mut e = Event::new("GET /api/v1 200".into(), RecordOrigin::default());
+            e.push("f", value);
+            for src in [format!("f {op} {lit}"), format!("f in {list}"), format!("f =~ '{pattern}'"), format!("f !~ '{pattern}'")] {
+                // Some pairs are refused by the parser (`> true`).
+                let Ok(expr) = parse(&src) else { continue };
+                prop_assert_eq!(expr.eval(&e), general_leaf(&e, &expr), "{}", src);
             }
         }
 
