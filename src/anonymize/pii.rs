@@ -262,7 +262,17 @@ impl PiiRules {
                 }
             }
         }
-        if !b[i..run_end].iter().all(u8::is_ascii_digit) {
+        // Cards, SSNs and phone numbers begin with a run of 1 (`1-555-...`), 3, 4 or 13-19
+        // digits followed by a separator of theirs (see `card_at`, `ssn_at`, `phone_at`): the
+        // numbers of versions, sizes and times are turned away here, before the detectors run.
+        let may_start = match run_end - i {
+            1 => b[i] == b'1' && matches!(b.get(run_end), Some(b'-' | b'.' | b' ')),
+            3 => matches!(b.get(run_end), Some(b'-' | b'.')),
+            4 => matches!(b.get(run_end), Some(b' ' | b'-')),
+            13..=19 => true,
+            _ => false,
+        };
+        if !may_start || !b[i..run_end].iter().all(u8::is_ascii_digit) {
             return None;
         }
         if self.card {
@@ -832,6 +842,52 @@ mod tests {
                 .find(|&i| matches!(CLASS[usize::from(text[i])], DIGIT | TRIGGER))
                 .unwrap_or(limit);
             proptest::prop_assert_eq!(next_interesting(&text, from, limit), naive);
+        }
+
+        /// The length-and-separator test at the start of a number turns away only words none
+        /// of the card, SSN and phone detectors would take.
+        #[test]
+        fn number_gate_turns_away_only_what_no_detector_takes(
+            shapes in proptest::collection::vec(proptest::sample::select(vec![
+                "DDD-DDD-DDDD", "DDD.DDD.DDDD", "(DDD) DDD-DDDD", "1-DDD-DDD-DDDD",
+                "1.DDD.DDD.DDDD", "1 DDD DDD DDDD", "DDDD DDDD DDDD DDDD", "DDDD-DDDD-DDDD-DDDD",
+                "DDDD DDDDDD DDDDD", "DDD-DD-DDDD", "DDDDDDDDDDDDDDDD", "DDDDDDDDDDDDD",
+                "DDDDDDDDDD", "D", "DD", "DDD", "DDDD", "DDDDD", " ", "-", ".", "/", "a", "v",
+            ]), 0..8),
+            digits in proptest::collection::vec(b'0'..=b'9', 64),
+        ) {
+            // Each `D` takes the next digit; few random digit strings are Luhn-valid or start
+            // an area code, so the shapes are filled with several digit sequences per case.
+            let mut next = digits.iter().cycle();
+            let pieces: Vec<String> = shapes
+                .iter()
+                .map(|shape| {
+                    shape
+                        .bytes()
+                        .map(|c| char::from(if c == b'D' { *next.next().unwrap_or(&b'5') } else { c }))
+                        .collect()
+                })
+                .collect();
+            let text: String = pieces.concat();
+            let b = text.as_bytes();
+            let rules = PiiRules { card: true, ssn: true, email: false, phone: true, ip: None, versions: true };
+            for i in 0..b.len() {
+                if !b[i].is_ascii_digit() || (i > 0 && is_word(b[i - 1])) {
+                    continue;
+                }
+                let run_end = word_end(b, i);
+                let ungated = b[i..run_end]
+                    .iter()
+                    .all(u8::is_ascii_digit)
+                    .then(|| {
+                        card_at(b, i, run_end)
+                            .map(|end| Match { start: i, end, kind: Kind::Card })
+                            .or_else(|| ssn_at(b, i, run_end).map(|end| Match { start: i, end, kind: Kind::Ssn }))
+                            .or_else(|| phone_at(b, i, run_end))
+                    })
+                    .flatten();
+                proptest::prop_assert_eq!(rules.at_word(b, i, run_end), ungated, "{:?} at {}", text, i);
+            }
         }
 
         /// The address-only pass finds exactly what the full word-by-word pass finds with the
