@@ -1082,7 +1082,8 @@ impl<'e> Ctx<'e> {
             Expr::Not(inner) => !self.eval(inner),
             Expr::Exists(field) => self.exists(field),
             // The usual leaves, a number or a text field against a literal of its kind, are
-            // answered here; lists, other types and `!=` go through `any_scalar` below.
+            // answered here; a list or a value of another type takes the general way through
+            // `any_value`, and `!=` (no value equal) and the tag list the arms below.
             Expr::Compare {
                 field: Field::Path(path),
                 op,
