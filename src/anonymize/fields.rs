@@ -204,9 +204,15 @@ impl<'a> NormalizedKey<'a> {
 /// normalization drops). Most field names end otherwise and skip normalization.
 #[inline]
 pub(crate) fn may_be_special(name: &str) -> bool {
+    name.as_bytes().last().is_some_and(|&c| may_end_special(c))
+}
+
+/// Whether a name ending in `c` may be special (see [`may_be_special`]).
+#[inline]
+pub(crate) fn may_end_special(c: u8) -> bool {
     matches!(
-        name.as_bytes().last().map(u8::to_ascii_lowercase),
-        Some(b'd' | b'e' | b'l' | b'n' | b'r' | b's' | b't' | b'y' | b']' | b'_' | b'-')
+        c.to_ascii_lowercase(),
+        b'd' | b'e' | b'l' | b'n' | b'r' | b's' | b't' | b'y' | b']' | b'_' | b'-'
     )
 }
 

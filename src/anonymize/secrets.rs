@@ -135,13 +135,19 @@ impl SecretRules {
         if b[sep] == b'=' && next == Some(b'=') {
             return;
         }
+        // Most keys (`ref`, `id`, `q`) are turned away by their last byte, before they are
+        // read back; one ending in an encoded character (`password%5F`, normalized to
+        // `password`) is read whatever that byte is.
+        let end = key_end(b, sep);
+        let may_name_secret = end > 0
+            && (super::fields::may_end_special(b[end - 1]) || (end >= 3 && b[end - 3] == b'%'));
+        if self.extra.is_empty() && !may_name_secret {
+            return;
+        }
         let Some((ks, ke)) = key_before(b, sep) else {
             return;
         };
         let key = &text[ks..ke];
-        if self.extra.is_empty() && !super::fields::may_be_special(key) {
-            return;
-        }
         let Some(kind) = self.kind_of(&NormalizedKey::new(key)) else {
             return;
         };
@@ -200,6 +206,20 @@ fn is_key_char(c: u8) -> bool {
 /// The key written before the separator at `sep`: `password` in `password=`, `"password" :`,
 /// `\"password\":`.
 fn key_before(b: &[u8], sep: usize) -> Option<(usize, usize)> {
+    let end = key_end(b, sep);
+    let mut i = end;
+    while i > 0 && is_key_char(b[i - 1]) {
+        i -= 1;
+        if end - i > KEY_LEN_MAX {
+            return None;
+        }
+    }
+    (i < end).then_some((i, end))
+}
+
+/// Where the key before the separator at `sep` ends: before the spaces and the closing quote
+/// (escaped or not) between them.
+fn key_end(b: &[u8], sep: usize) -> usize {
     let mut i = sep;
     while i > 0 && matches!(b[i - 1], b' ' | b'\t') && sep - i < 4 {
         i -= 1;
@@ -210,14 +230,7 @@ fn key_before(b: &[u8], sep: usize) -> Option<(usize, usize)> {
             i -= 1;
         }
     }
-    let end = i;
-    while i > 0 && is_key_char(b[i - 1]) {
-        i -= 1;
-        if end - i > KEY_LEN_MAX {
-            return None;
-        }
-    }
-    (i < end).then_some((i, end))
+    i
 }
 
 /// Where an unquoted value ends.
@@ -548,6 +561,27 @@ mod tests {
             ),
         ];
         for (text, want) in cases {
+            assert_eq!(redact(&r, text), want, "{text}");
+        }
+    }
+
+    /// Without extra keys, keys are first judged by their last byte; one ending in an encoded
+    /// character is still read whole.
+    #[test]
+    fn keys_ending_encoded_are_read() {
+        let r = SecretRules {
+            extra: Vec::new(),
+            ..all()
+        };
+        for (text, want) in [
+            (
+                "user%5Bpassword%5D=pw1&x=1",
+                "user%5Bpassword%5D=********&x=1",
+            ),
+            ("password%5F=pw2&ref=a", "password%5F=********&ref=a"),
+            ("api%5Fkey=k1&page=2", "api%5Fkey=********&page=2"),
+            ("ref=a&id=7&q=x", "ref=a&id=7&q=x"),
+        ] {
             assert_eq!(redact(&r, text), want, "{text}");
         }
     }
