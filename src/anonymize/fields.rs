@@ -199,21 +199,28 @@ impl<'a> NormalizedKey<'a> {
     }
 }
 
-/// False when no built-in secret or personal-data name can match `name`, judged from its last
-/// byte alone: every such name ends in one of `d e l n r s t y` (or in a character that
-/// normalization drops). Most field names end otherwise and skip normalization.
+/// False when no built-in secret or personal-data name can match `name`, judged from how it
+/// ends: every such name ends in one of `d e l n r s t y`, in a character that normalization
+/// drops, or in an encoded character (`%5F`). Most field names end otherwise and skip
+/// normalization.
 #[inline]
 pub(crate) fn may_be_special(name: &str) -> bool {
-    name.as_bytes().last().is_some_and(|&c| may_end_special(c))
+    ends_maybe_special(name.as_bytes())
 }
 
-/// Whether a name ending in `c` may be special (see [`may_be_special`]).
+/// [`may_be_special`] on the bytes of a name, or of any text the name ends.
 #[inline]
-pub(crate) fn may_end_special(c: u8) -> bool {
-    matches!(
-        c.to_ascii_lowercase(),
-        b'd' | b'e' | b'l' | b'n' | b'r' | b's' | b't' | b'y' | b']' | b'_' | b'-'
-    )
+pub(crate) fn ends_maybe_special(name: &[u8]) -> bool {
+    match name {
+        // An encoded character (`%5F`, `%5D`) that normalization drops: the byte before it
+        // decides, so the name is looked at whole.
+        [.., b'%', _, _] => true,
+        [.., c] => matches!(
+            c.to_ascii_lowercase(),
+            b'd' | b'e' | b'l' | b'n' | b'r' | b's' | b't' | b'y' | b']' | b'_' | b'-'
+        ),
+        [] => false,
+    }
 }
 
 /// What the last name segment of `key` says about its value, when it names a secret.
@@ -303,6 +310,9 @@ mod tests {
             b"password"
         );
         assert_eq!(NormalizedKey::new("api%5Fkey").as_bytes(), b"apikey");
+        // A name normalization shortens at its end is not turned away by its last byte.
+        assert!(may_be_special("password%5F") && may_be_special("user%5Bpassword%5D"));
+        assert!(!may_be_special("ref") && !may_be_special("page_no") && !may_be_special(""));
         let long = format!("{}_password", "x".repeat(100));
         assert_eq!(kind(&long), Some(SecretKind::Password));
     }

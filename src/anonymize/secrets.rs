@@ -135,19 +135,16 @@ impl SecretRules {
         if b[sep] == b'=' && next == Some(b'=') {
             return;
         }
-        // Most keys (`ref`, `id`, `q`) are turned away by their last byte, before they are
-        // read back; one ending in an encoded character (`password%5F`, normalized to
-        // `password`) is read whatever that byte is.
+        // Most keys (`ref`, `id`, `q`) are turned away by how they end, before they are read
+        // back.
         let end = key_end(b, sep);
-        let may_name_secret = end > 0
-            && (super::fields::may_end_special(b[end - 1]) || (end >= 3 && b[end - 3] == b'%'));
-        if self.extra.is_empty() && !may_name_secret {
+        if self.extra.is_empty() && !super::fields::ends_maybe_special(&b[..end]) {
             return;
         }
-        let Some((ks, ke)) = key_before(b, sep) else {
+        let Some(start) = key_start(b, end) else {
             return;
         };
-        let key = &text[ks..ke];
+        let key = &text[start..end];
         let Some(kind) = self.kind_of(&NormalizedKey::new(key)) else {
             return;
         };
@@ -203,10 +200,9 @@ fn is_key_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'[' | b']' | b'%')
 }
 
-/// The key written before the separator at `sep`: `password` in `password=`, `"password" :`,
-/// `\"password\":`.
-fn key_before(b: &[u8], sep: usize) -> Option<(usize, usize)> {
-    let end = key_end(b, sep);
+/// Where the key ending at `end` (see [`key_end`]) starts: `password` in `password=`,
+/// `"password" :`, `\"password\":`.
+fn key_start(b: &[u8], end: usize) -> Option<usize> {
     let mut i = end;
     while i > 0 && is_key_char(b[i - 1]) {
         i -= 1;
@@ -214,7 +210,7 @@ fn key_before(b: &[u8], sep: usize) -> Option<(usize, usize)> {
             return None;
         }
     }
-    (i < end).then_some((i, end))
+    (i < end).then_some(i)
 }
 
 /// Where the key before the separator at `sep` ends: before the spaces and the closing quote
