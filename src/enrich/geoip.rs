@@ -578,7 +578,10 @@ impl GeoipEnricher {
     /// handle is current is a plain load, where loading the generation afresh takes atomic
     /// read-modify-writes on every event. A handle keeps the generation it last saw until
     /// its thread's next event, so a database replaced on disk is released by each worker
-    /// on its next event after the reload.
+    /// on its next event after the reload. A dropped enricher's handles (and so its
+    /// databases) live on until their thread ends or has met `MAX` other enrichers: worker
+    /// threads end with their pipeline, so only a thread that builds enrichers over and over
+    /// (a test) meets that bound.
     fn with_current<R>(&self, f: impl FnOnce(&Generation) -> R) -> R {
         /// Enrichers a thread keeps handles for; past this (tests building many) it starts
         /// over.
