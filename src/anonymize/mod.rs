@@ -41,7 +41,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use smallvec::SmallVec;
 
-use crate::event::shape::{self, ShapeCache};
+use crate::event::shape::ShapeCache;
 use crate::event::{Event, FieldName, Text, Value};
 use fields::{is_pii_name, role, FieldTable, NormalizedKey};
 use ip::IpAnonymizer;
@@ -524,15 +524,12 @@ impl AnonymizeStage {
         } else {
             let fields = &event.fields;
             let make = || self.plan_of(fields);
-            let shared = shape::hash_hinted(fields, &event.shape_hint, self.id).and_then(|key| {
-                PLANS.with(|cache| {
-                    let mut cache = cache.try_borrow_mut().ok()?;
-                    Some(
-                        cache
-                            .get_or_insert_with(key, fields, || Rc::new(make()))
-                            .clone(),
-                    )
-                })
+            let hint = &event.shape_hint;
+            let shared = PLANS.with(|cache| {
+                let mut cache = cache.try_borrow_mut().ok()?;
+                cache
+                    .get_or_insert_with(fields, hint, self.id, || Rc::new(make()))
+                    .cloned()
             });
             match shared {
                 Some(plan) => {
@@ -1010,7 +1007,13 @@ impl<'f> Container<'f> {
                 _ => None,
             })
         };
-        let (index, start, end) = spans().max_by_key(|(_, s, e)| e - s)?;
+        // A span of the whole line (NGINX's `message`) is as wide as any can be: the first one
+        // found is taken without looking at the others (two of them would give the same
+        // findings).
+        let (index, start, end) = match spans().find(|&(_, s, e)| s == 0 && e == raw.len()) {
+            Some(line) => line,
+            None => spans().max_by_key(|(_, s, e)| e - s)?,
+        };
         // Worth it only when another text span lies inside (NGINX: every `url.*` in the line).
         spans().find(|&(i, s, e)| i != index && start <= s && e <= end)?;
         let text = raw.get(start..end)?;
@@ -1100,9 +1103,14 @@ impl AnonymizeStage {
     ) -> bool {
         let mut piece_found = redact::Matches::new();
         let mut at = start;
-        let bounds = plain.iter().map(|&(a, b)| (a as usize, b as usize));
-        for (plain_start, plain_end) in bounds.chain(std::iter::once((end, end))) {
-            let piece_end = plain_start.clamp(at, end);
+        // The pieces lie between the plain ranges and after the last one (up to `end`).
+        let mut next = 0;
+        loop {
+            let (plain_start, plain_end) = match plain.get(next) {
+                Some(&(a, b)) => (a as usize, b as usize),
+                None => (end, end),
+            };
+            let piece_end = plain_start.min(end);
             if piece_end > at {
                 let Some(piece) = raw.get(at..piece_end) else {
                     return false;
@@ -1126,6 +1134,10 @@ impl AnonymizeStage {
                 }
             }
             at = at.max(plain_end.min(end));
+            if next >= plain.len() {
+                break;
+            }
+            next += 1;
         }
         redact::normalize(found);
         true
@@ -1142,10 +1154,11 @@ impl AnonymizeStage {
     fn scan_piece(&self, piece: &str, known: &[Known<'_>], found: &mut redact::Matches) {
         use clean_pieces::Remembered;
         // Addresses are mostly unique: remembering them would only push out the pieces that
-        // do repeat.
-        let cacheable = piece.len() <= clean_pieces::PIECE_MAX
-            && !(piece.len() <= 45 && parse_address(piece).is_some());
-        let looked_up = cacheable.then(|| clean_pieces::lookup(self.id, piece.as_bytes()));
+        // do repeat. The piece is looked up first: one found was not an address when it was
+        // remembered, so the test for one is only made on a miss, before remembering.
+        let looked_up = (piece.len() <= clean_pieces::PIECE_MAX)
+            .then(|| clean_pieces::lookup(self.id, piece.as_bytes()))
+            .filter(|l| l.is_ok() || !(piece.len() <= 45 && parse_address(piece).is_some()));
         match &looked_up {
             Some(Ok(Remembered::Clean(pairs))) => {
                 redact::find_known_where(piece, known, found, |needle| pairs.may_hold(needle));
