@@ -8,7 +8,7 @@
 
 use std::cmp::Ordering;
 
-use super::shape::{self, ShapeCache};
+use super::shape::ShapeCache;
 use super::{Event, Text, Value};
 
 /// Options of the document writer.
@@ -84,13 +84,15 @@ pub fn write_document(event: &Event, opts: DocumentOptions, out: &mut Vec<u8>) {
         out.push(b'"');
     }
     let seed = u64::from(opts.omit_message) << 1 | u64::from(stamped);
-    let wrote_fields = match shape::hash_hinted(&event.fields, &event.shape_hint, seed) {
-        Some(key) => LAYOUTS.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            let layout = cache
-                .get_or_insert_with(key, &event.fields, || Layout::build(event, opts, stamped));
-            layout.write(event, out)
-        }),
+    let cached = LAYOUTS.with(|cache| {
+        let mut cache = cache.try_borrow_mut().ok()?;
+        let layout = cache.get_or_insert_with(&event.fields, &event.shape_hint, seed, || {
+            Layout::build(event, opts, stamped)
+        })?;
+        Some(layout.write(event, out))
+    });
+    let wrote_fields = match cached {
+        Some(wrote) => wrote,
         None => Layout::build(event, opts, stamped).write(event, out),
     };
     if !event.tags.is_empty() {

@@ -5,8 +5,9 @@
 //!
 //! Only events whose names are all `'static` have a shape: their names are identified by
 //! address and length, which costs a multiply per name to hash and a compare per name to check,
-//! never a string comparison. Events with names made at run time (JSON keys) have none, and
-//! their users compute what they need afresh.
+//! never a string comparison. An event of one of the shapes a cache found last is matched by
+//! the compares alone, without hashing (see [`RECENT`]). Events with names made at run time
+//! (JSON keys) have none, and their users compute what they need afresh.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -19,11 +20,7 @@ use super::FieldName;
 /// Names changed in place since (the same number of fields, other names) leave a stale hint;
 /// every user checks the names of what it finds (`ShapeCache`), so that costs a recomputation,
 /// never a wrong answer.
-pub fn hash_hinted(
-    fields: &[(FieldName, super::Value)],
-    hint: &ShapeHint,
-    seed: u64,
-) -> Option<u64> {
+fn hash_hinted(fields: &[(FieldName, super::Value)], hint: &ShapeHint, seed: u64) -> Option<u64> {
     let names = match hint.0.get() {
         Some((len, names)) if len == fields.len() => names,
         _ => {
@@ -85,52 +82,128 @@ impl Names {
         )
     }
 
+    /// Whether `fields` have these names. A name made at run time never fits: values are only
+    /// cached for shapes of `'static` names (see [`hash_hinted`]).
     fn fit(&self, fields: &[(FieldName, super::Value)]) -> bool {
         self.0.len() == fields.len()
-            && self
-                .0
-                .iter()
-                .zip(fields)
-                .all(|(&(p, l), (n, _))| p == n.as_ptr() as usize && l == n.len())
+            && self.0.iter().zip(fields).all(|(&(p, l), (n, _))| {
+                matches!(n, Cow::Borrowed(n) if p == n.as_ptr() as usize && l == n.len())
+            })
     }
 }
+
+/// Entries a cache tries by their names before it hashes them: most streams come in a few
+/// shapes (an access log's lines with and without a user, a query string, a referrer), and
+/// comparing the names with those of a recent shape costs less than hashing them and then
+/// comparing them with what the hash finds.
+const RECENT: usize = 4;
 
 /// Values computed per shape. More shapes than `max` means the names vary in a way the cache
 /// does not help with: it starts over rather than grow.
 pub struct ShapeCache<T> {
-    map: HashMap<u64, (Names, T), BuildIdentity>,
+    /// Where each shape's entry is, by its hash.
+    index: HashMap<u64, usize, BuildIdentity>,
+    entries: Vec<Entry<T>>,
+    /// The entries looked up by hash last, newest first (see [`RECENT`]).
+    recent: [usize; RECENT],
+    recent_len: usize,
     max: usize,
+}
+
+struct Entry<T> {
+    /// What the value depends on besides the names (see [`hash_hinted`]).
+    seed: u64,
+    names: Names,
+    value: T,
+}
+
+impl<T> Entry<T> {
+    fn fits(&self, fields: &[(FieldName, super::Value)], seed: u64) -> bool {
+        self.seed == seed && self.names.fit(fields)
+    }
 }
 
 impl<T> ShapeCache<T> {
     pub fn new(max: usize) -> ShapeCache<T> {
         ShapeCache {
-            map: HashMap::with_hasher(BuildIdentity),
+            index: HashMap::with_hasher(BuildIdentity),
+            entries: Vec::new(),
+            recent: [0; RECENT],
+            recent_len: 0,
             max,
         }
     }
 
-    /// The value for the shape `key` of `fields`, computed by `make` on a miss (or when another
-    /// shape had the same hash).
+    /// The value for the shape of `fields` under `seed`, computed by `make` on a miss (or when
+    /// another shape had the same hash); `None` for fields without a shape (a name made at run
+    /// time), whose users compute what they need afresh.
     pub fn get_or_insert_with(
         &mut self,
-        key: u64,
         fields: &[(FieldName, super::Value)],
+        hint: &ShapeHint,
+        seed: u64,
         make: impl FnOnce() -> T,
-    ) -> &T {
-        use std::collections::hash_map::Entry;
-        if self.map.len() >= self.max && !self.map.contains_key(&key) {
-            self.map.clear();
+    ) -> Option<&T> {
+        let recent = self.recent.get(..self.recent_len).unwrap_or_default();
+        let at = match recent
+            .iter()
+            .copied()
+            .find(|&i| self.entries.get(i).is_some_and(|e| e.fits(fields, seed)))
+        {
+            Some(i) => i,
+            None => self.by_hash(fields, hash_hinted(fields, hint, seed)?, seed, make),
+        };
+        self.entries.get(at).map(|e| &e.value)
+    }
+
+    /// The index of the entry for `fields` found or made through their hash `key`.
+    fn by_hash(
+        &mut self,
+        fields: &[(FieldName, super::Value)],
+        key: u64,
+        seed: u64,
+        make: impl FnOnce() -> T,
+    ) -> usize {
+        if self.index.len() >= self.max && !self.index.contains_key(&key) {
+            self.index.clear();
+            self.entries.clear();
+            self.recent_len = 0;
         }
-        match self.map.entry(key) {
-            Entry::Occupied(mut e) => {
-                if !e.get().0.fit(fields) {
-                    e.insert((Names::of(fields), make()));
+        let at = match self.index.get(&key).copied() {
+            Some(i) if self.entries.get(i).is_some_and(|e| e.fits(fields, seed)) => i,
+            Some(i) => {
+                if let Some(e) = self.entries.get_mut(i) {
+                    *e = Entry {
+                        seed,
+                        names: Names::of(fields),
+                        value: make(),
+                    };
                 }
-                &e.into_mut().1
+                i
             }
-            Entry::Vacant(e) => &e.insert((Names::of(fields), make())).1,
+            None => {
+                self.entries.push(Entry {
+                    seed,
+                    names: Names::of(fields),
+                    value: make(),
+                });
+                let i = self.entries.len() - 1;
+                self.index.insert(key, i);
+                i
+            }
+        };
+        // Newest first; the oldest falls out (it stays in the index).
+        if !self
+            .recent
+            .get(..self.recent_len)
+            .unwrap_or_default()
+            .contains(&at)
+        {
+            self.recent_len = (self.recent_len + 1).min(RECENT);
+            self.recent.copy_within(0..RECENT - 1, 1);
+            self.recent[0] = at;
         }
+        at
     }
 }
 
@@ -189,19 +262,32 @@ mod tests {
         assert_eq!(hash(&owned, 0), None);
     }
 
+    /// The value of the shape of `list` under `seed` in `cache`, made as the seed and the names.
+    fn value_of(
+        cache: &mut ShapeCache<String>,
+        list: &[(FieldName, Value)],
+        hint: &ShapeHint,
+        seed: u64,
+    ) -> Option<String> {
+        let made = || format!("{seed}:{}", names_of(list));
+        cache.get_or_insert_with(list, hint, seed, made).cloned()
+    }
+
+    fn names_of(list: &[(FieldName, Value)]) -> String {
+        list.iter().map(|(n, _)| &**n).collect::<Vec<_>>().join(",")
+    }
+
     #[test]
     fn a_list_renamed_in_place_gets_its_own_value() {
         // Same buffer, same length, another name: the remembered hash is stale, and the cache
-        // must still not hand out the first name's value.
+        // must still not hand out the first name's value, from its recent entries or by hash.
         let mut list: Vec<(FieldName, Value)> = vec![(Cow::Borrowed("x"), Value::Int(1))];
         let mut cache = ShapeCache::new(4);
         let hint = ShapeHint::default();
-        let key = hash_hinted(&list, &hint, 0).unwrap();
-        assert_eq!(*cache.get_or_insert_with(key, &list, || "x"), "x");
+        assert_eq!(value_of(&mut cache, &list, &hint, 0).unwrap(), "0:x");
         list[0].0 = Cow::Borrowed("y");
-        let key = hash_hinted(&list, &hint, 0).unwrap();
-        assert_eq!(*cache.get_or_insert_with(key, &list, || "y"), "y");
-        assert_eq!(*cache.get_or_insert_with(key, &list, || "wrong"), "y");
+        assert_eq!(value_of(&mut cache, &list, &hint, 0).unwrap(), "0:y");
+        assert_eq!(value_of(&mut cache, &list, &hint, 0).unwrap(), "0:y");
     }
 
     #[test]
@@ -211,15 +297,62 @@ mod tests {
         let mut cache = ShapeCache::new(4);
         let mut made = 0;
         // The same key for two shapes: the second must not get the first one's value.
-        assert_eq!(
-            *cache.get_or_insert_with(1, &a, || {
-                made += 1;
-                "a"
-            }),
+        let at = cache.by_hash(&a, 1, 0, || {
+            made += 1;
             "a"
-        );
-        assert_eq!(*cache.get_or_insert_with(1, &a, || "wrong"), "a");
-        assert_eq!(*cache.get_or_insert_with(1, &b, || "b"), "b");
+        });
+        assert_eq!(cache.entries[at].value, "a");
+        let at = cache.by_hash(&a, 1, 0, || "wrong");
+        assert_eq!(cache.entries[at].value, "a");
+        let at = cache.by_hash(&b, 1, 0, || "b");
+        assert_eq!(cache.entries[at].value, "b");
         assert_eq!(made, 1);
+    }
+
+    #[test]
+    fn recent_shapes_are_told_apart_by_seed_and_from_names_made_at_run_time() {
+        let statics: Vec<(FieldName, Value)> = vec![
+            (Cow::Borrowed("x"), Value::Int(1)),
+            (Cow::Borrowed("y"), Value::Int(1)),
+        ];
+        let mut cache = ShapeCache::new(8);
+        let hint = ShapeHint::default();
+        assert_eq!(value_of(&mut cache, &statics, &hint, 1).unwrap(), "1:x,y");
+        // Another user of the cache (another seed) with the same names gets its own value.
+        assert_eq!(value_of(&mut cache, &statics, &hint, 2).unwrap(), "2:x,y");
+        assert_eq!(value_of(&mut cache, &statics, &hint, 1).unwrap(), "1:x,y");
+        // The same names made at run time have no shape, even with the same addresses.
+        let owned: Vec<(FieldName, Value)> = statics
+            .iter()
+            .map(|(n, v)| (Cow::Owned(n.to_string()), v.clone()))
+            .collect();
+        assert_eq!(value_of(&mut cache, &owned, &ShapeHint::default(), 1), None);
+        let names = Names::of(&statics);
+        assert!(names.fit(&statics) && !names.fit(&owned));
+    }
+
+    proptest::proptest! {
+        /// Whatever the order of shapes and users, with more shapes than the recent entries and
+        /// than the cache holds, every lookup gives the value made for its names and seed.
+        #[test]
+        fn every_lookup_gives_the_value_of_its_own_shape(
+            picks in proptest::collection::vec((0usize..12, 0u64..3), 1..200),
+        ) {
+            const POOL: [&str; 4] = ["a", "b", "c", "d"];
+            // Twelve shapes of one to three names from the pool, many sharing a first name.
+            let shapes: Vec<Vec<(FieldName, Value)>> = (0..12)
+                .map(|k| {
+                    (0..1 + k % 3)
+                        .map(|j| (Cow::Borrowed(POOL[(k / 3 + j) % 4]), Value::Int(0)))
+                        .collect()
+                })
+                .collect();
+            let mut cache = ShapeCache::new(6);
+            for (k, seed) in picks {
+                let expected = format!("{seed}:{}", names_of(&shapes[k]));
+                let got = value_of(&mut cache, &shapes[k], &ShapeHint::default(), seed);
+                proptest::prop_assert_eq!(got, Some(expected));
+            }
+        }
     }
 }

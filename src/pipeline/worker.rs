@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::anonymize::{AnonymizeStage, ShapePlan};
 use crate::enrich::EnrichStage;
-use crate::event::shape::{self, ShapeCache};
+use crate::event::shape::ShapeCache;
 use crate::event::{
     Event, RecordOrigin, Text, Timestamp, Value, ENVELOPE_FAILURE_TAG, INVALID_UTF8_TAG,
     PROCESSING_FAILURE_TAG, TIMESTAMP_FALLBACK_TAG, TRUNCATED_TAG,
@@ -143,17 +143,17 @@ impl Chain {
             .shape_id()
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
             ^ self.tag.shape_id().wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
-        let plans = shape::hash_hinted(&event.fields, &event.shape_hint, seed).and_then(|key| {
-            SHAPE_PLANS.with(|cache| {
-                let mut cache = cache.try_borrow_mut().ok()?;
-                let make = || {
-                    Rc::new(ShapePlans {
-                        anonymize: self.anonymize.plan_for(&event.fields),
-                        tag: self.tag.slots_for(event),
-                    })
-                };
-                Some(cache.get_or_insert_with(key, &event.fields, make).clone())
-            })
+        let plans = SHAPE_PLANS.with(|cache| {
+            let mut cache = cache.try_borrow_mut().ok()?;
+            let make = || {
+                Rc::new(ShapePlans {
+                    anonymize: self.anonymize.plan_for(&event.fields),
+                    tag: self.tag.slots_for(event),
+                })
+            };
+            cache
+                .get_or_insert_with(&event.fields, &event.shape_hint, seed, make)
+                .cloned()
         });
         let Some(plans) = plans else {
             self.anonymize.apply(event);

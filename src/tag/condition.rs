@@ -59,7 +59,7 @@ use nom::sequence::preceded;
 use nom::{IResult, Parser};
 use regex::Regex;
 
-use crate::event::shape::{self, ShapeCache};
+use crate::event::shape::ShapeCache;
 use crate::event::{Event, Value};
 
 /// Deepest nesting of parentheses and `not` accepted: a guard against a stack overflow on a
@@ -993,18 +993,19 @@ impl FieldTable {
             static SLOTS: std::cell::RefCell<ShapeCache<Box<[u32]>>> =
                 std::cell::RefCell::new(ShapeCache::new(SLOTS_CACHE_MAX));
         }
-        let Some(key) = shape::hash_hinted(&event.fields, &event.shape_hint, self.id) else {
-            return self.resolve_by_name(event, slots);
-        };
         SLOTS.with(|cache| {
             let Ok(mut cache) = cache.try_borrow_mut() else {
                 return self.resolve_by_name(event, slots);
             };
-            let cached = cache.get_or_insert_with(key, &event.fields, || {
-                let mut fresh = vec![ABSENT; slots.len()];
-                self.resolve_by_name(event, &mut fresh);
-                fresh.into()
-            });
+            let cached =
+                cache.get_or_insert_with(&event.fields, &event.shape_hint, self.id, || {
+                    let mut fresh = vec![ABSENT; slots.len()];
+                    self.resolve_by_name(event, &mut fresh);
+                    fresh.into()
+                });
+            let Some(cached) = cached else {
+                return self.resolve_by_name(event, slots);
+            };
             // Same table, same length; a different one is a caller's `slots` of another size.
             if cached.len() == slots.len() {
                 slots.copy_from_slice(cached);
