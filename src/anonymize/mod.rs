@@ -321,10 +321,10 @@ struct Plan {
     /// Fields without an identity role that are scanned by name: text fields, and fields
     /// whose name may say they hold a secret or personal data when names are looked at.
     by_name: SmallVec<[usize; 8]>,
-    /// Every other field: only values recorded by the identity pass are searched for in
-    /// them, so most (numbers, parser constants, GeoIP names, short strings) are passed over
-    /// by their type and length alone.
-    rest: SmallVec<[usize; 32]>,
+    /// Every other field, as runs of neighbours (`start..end`): only values recorded by the
+    /// identity pass are searched for in them, so most (numbers, parser constants, GeoIP names,
+    /// short strings) are passed over by their type and length alone, one after another.
+    rest: SmallVec<[(u32, u32); 8]>,
 }
 
 impl Plan {
@@ -345,7 +345,12 @@ impl Plan {
             if r & role::TEXT != 0 || (scan_names && r & role::SPECIAL != 0) {
                 plan.by_name.push(i);
             } else {
-                plan.rest.push(i);
+                // An event has far fewer than 2^32 fields (a line's length is bounded).
+                let at = u32::try_from(i).unwrap_or(u32::MAX);
+                match plan.rest.last_mut() {
+                    Some((_, end)) if *end == at => *end = at.saturating_add(1),
+                    _ => plan.rest.push((at, at.saturating_add(1))),
+                }
             }
         }
         plan
@@ -648,19 +653,23 @@ impl AnonymizeStage {
         // Outside text fields only known values are searched for: a string shorter than all
         // of them (a method, a version, an extension) cannot hold one, and a number, a parser
         // constant or per-stream context holds none.
-        for &i in &plan.rest {
-            let Some((name, value)) = fields.get_mut(i) else {
+        for &(start, end) in &plan.rest {
+            let Some(run) = fields.get_mut(start as usize..end as usize) else {
                 continue;
             };
-            let may_change = match &*value {
-                Value::Str(Text::Span { .. } | Text::Owned(_)) => fits_known(value, shortest_known),
-                v @ (Value::Array(_) | Value::Object(_)) => self.may_rewrite(v, false),
-                _ => false,
-            };
-            // Rare enough to be searched on their own rather than through the container's
-            // findings (which give the same known values).
-            if may_change && self.rewrite_value(raw, value, false, &known) {
-                path_changed |= name == "url.path";
+            for (name, value) in run {
+                let may_change = match &*value {
+                    Value::Str(Text::Span { .. } | Text::Owned(_)) => {
+                        fits_known(value, shortest_known)
+                    }
+                    v @ (Value::Array(_) | Value::Object(_)) => self.may_rewrite(v, false),
+                    _ => false,
+                };
+                // Rare enough to be searched on their own rather than through the container's
+                // findings (which give the same known values).
+                if may_change && self.rewrite_value(raw, value, false, &known) {
+                    path_changed |= name == "url.path";
+                }
             }
         }
         if path_changed {
