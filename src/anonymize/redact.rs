@@ -275,6 +275,28 @@ pub(crate) fn normalize(m: &mut Matches) {
 /// (written in a per-thread buffer first: growing or shrinking the result would cost a
 /// reallocation per field).
 pub(crate) fn render(text: &str, found: &[Match], known: &[Known<'_>]) -> Box<str> {
+    // The usual case, one address replaced (the client's, in an access line): written once,
+    // at its size, rather than into the scratch buffer and copied from there.
+    if let [Match {
+        start,
+        end,
+        kind: Kind::Known(k),
+    }] = found
+    {
+        if let (Some(Repl::Ip(ip)), Some(before), Some(after)) = (
+            known.get(*k).map(|k| &k.repl),
+            text.get(..*start),
+            text.get(*end..),
+        ) {
+            return with_ip_text(*ip, |ip| {
+                let mut out = String::with_capacity(before.len() + ip.len() + after.len());
+                out.push_str(before);
+                out.push_str(ip);
+                out.push_str(after);
+                out.into_boxed_str()
+            });
+        }
+    }
     thread_local! {
         static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
@@ -536,6 +558,37 @@ fn write_card(out: &mut String, orig: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_address_is_rendered_as_the_general_way_renders_it() {
+        let v4: IpAddr = "81.2.69.0".parse().unwrap();
+        let v6: IpAddr = "2a02:ec80:300::".parse().unwrap();
+        let known = |repl: Repl| Known {
+            text: KnownText::Raw("x"),
+            repl,
+            ip: None,
+        };
+        let cases = [
+            ("81.2.69.160 - - GET /", 0, 11),
+            ("GET / from 81.2.69.160", 11, 22),
+            ("é 81.2.69.160 é", 3, 14),
+            ("81.2.69.160", 0, 11),
+        ];
+        for (text, start, end) in cases {
+            for repl in [Repl::Ip(v4), Repl::Ip(v6), Repl::Text(Arc::from("pseudo"))] {
+                let known = [known(repl)];
+                let found = [Match {
+                    start,
+                    end,
+                    kind: Kind::Known(0),
+                }];
+                let mut general = String::new();
+                render_into(&mut general, text, &found, &known);
+                assert_eq!(&*render(text, &found, &known), general, "{text}");
+                assert!(!general.contains("81.2.69.160"), "{general}");
+            }
+        }
+    }
 
     #[test]
     fn ipv6_text_matches_the_standard_form() {
