@@ -1140,6 +1140,7 @@ impl<'e> Ctx<'e> {
         }
     }
 
+    #[inline]
     fn lookup(self, path: &Path) -> Option<&'e Value> {
         match self.slots.get(path.slot) {
             Some(&ABSENT) => None,
