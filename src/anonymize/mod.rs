@@ -324,7 +324,7 @@ struct Plan {
     /// Every other field, as runs of neighbours (`start..end`): only values recorded by the
     /// identity pass are searched for in them, so most (numbers, parser constants, GeoIP names,
     /// short strings) are passed over by their type and length alone, one after another.
-    rest: SmallVec<[(u32, u32); 8]>,
+    rest: SmallVec<[(usize, usize); 8]>,
 }
 
 impl Plan {
@@ -345,11 +345,9 @@ impl Plan {
             if r & role::TEXT != 0 || (scan_names && r & role::SPECIAL != 0) {
                 plan.by_name.push(i);
             } else {
-                // An event has far fewer than 2^32 fields (a line's length is bounded).
-                let at = u32::try_from(i).unwrap_or(u32::MAX);
                 match plan.rest.last_mut() {
-                    Some((_, end)) if *end == at => *end = at.saturating_add(1),
-                    _ => plan.rest.push((at, at.saturating_add(1))),
+                    Some((_, end)) if *end == i => *end = i + 1,
+                    _ => plan.rest.push((i, i + 1)),
                 }
             }
         }
@@ -654,7 +652,7 @@ impl AnonymizeStage {
         // of them (a method, a version, an extension) cannot hold one, and a number, a parser
         // constant or per-stream context holds none.
         for &(start, end) in &plan.rest {
-            let Some(run) = fields.get_mut(start as usize..end as usize) else {
+            let Some(run) = fields.get_mut(start..end) else {
                 continue;
             };
             for (name, value) in run {
