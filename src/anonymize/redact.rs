@@ -271,9 +271,10 @@ pub(crate) fn normalize(m: &mut Matches) {
     m.truncate(w);
 }
 
-/// `text` with every (sorted, disjoint) finding replaced, in a string of exactly its length
-/// (written in a per-thread buffer first: growing or shrinking the result would cost a
-/// reallocation per field).
+/// `text` with every (sorted, disjoint) finding replaced, in a string of exactly its length.
+/// One address replaced is written at its size directly (its text's length is known before
+/// writing); anything else goes through a per-thread buffer first, since growing or shrinking
+/// the result would cost a reallocation per field.
 pub(crate) fn render(text: &str, found: &[Match], known: &[Known<'_>]) -> Box<str> {
     // The usual case, one address replaced (the client's, in an access line): written once,
     // at its size, rather than into the scratch buffer and copied from there.

@@ -6,7 +6,7 @@
 //! Only events whose names are all `'static` have a shape: their names are identified by
 //! address and length, which costs a multiply per name to hash and a compare per name to check,
 //! never a string comparison. An event of one of the shapes a cache found last is matched by
-//! the compares alone, without hashing (see [`RECENT`]). Events with names made at run time
+//! the compares alone, without hashing (see `RECENT`). Events with names made at run time
 //! (JSON keys) have none, and their users compute what they need afresh.
 
 use std::borrow::Cow;
@@ -32,7 +32,7 @@ fn hash_hinted(fields: &[(FieldName, super::Value)], hint: &ShapeHint, seed: u64
     Some(seeded(names, seed))
 }
 
-/// The hash of an event's field names, once computed (see [`hash_hinted`]); a cache, not part
+/// The hash of an event's field names, once computed (see `hash_hinted`); a cache, not part
 /// of the event's value, so events compare equal whatever their hints.
 #[derive(Debug, Clone, Default)]
 pub struct ShapeHint(std::cell::Cell<Option<(usize, u64)>>);
